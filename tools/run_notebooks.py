@@ -1,0 +1,43 @@
+"""Execute the course's notebooks in place, top to bottom in a fresh kernel each, and print their times.
+
+    python tools/run_notebooks.py [notebooks/01_bayes_rule.ipynb ...]   (default: every notebooks/NN_*.ipynb)
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import nbformat
+from nbclient import NotebookClient
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def execute(path: Path, timeout: int = 600) -> float:
+    nb = nbformat.read(path, as_version=4)
+    start = time.perf_counter()
+    NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
+    seconds = time.perf_counter() - start
+    nbformat.write(nb, path)
+    return seconds
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("notebooks", nargs="*", type=Path)
+    args = parser.parse_args()
+    paths = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+    total = 0.0
+    for path in paths:
+        print(f"{path.name:<40} ", end="", flush=True)
+        seconds = execute(path)
+        total += seconds
+        print(f"{seconds:6.1f} s")
+    print(f"{'total':<40} {total:6.1f} s ({len(paths)} notebooks)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
