@@ -1,0 +1,25 @@
+"""vae_helpers: the reusable code of the course on variational autoencoders.
+
+One module per idea, named as in the lessons:
+
+- :mod:`~vae_helpers.data`: MNIST as in-memory tensors (``MNISTDataModule``).
+- :mod:`~vae_helpers.divergences`: KL divergences between Gaussians, closed form and Monte Carlo.
+- :mod:`~vae_helpers.linear_gaussian`: a latent-variable model where Bayes' rule is exact.
+- :mod:`~vae_helpers.models`: ``AutoEncoder`` and ``VAE`` as Lightning modules.
+- :mod:`~vae_helpers.estimators`: the ELBO, the importance-weighted bound and log p(x).
+- :mod:`~vae_helpers.training`: ``fit``, one quiet, seeded call to train.
+- :mod:`~vae_helpers.plots`: the figures the lessons draw.
+"""
+from .data import MNISTDataModule, default_data_dir, load_mnist
+from .divergences import kl_monte_carlo, kl_normal_normal, kl_normal_std_normal
+from .estimators import LogLikelihood, elbo, iwae_bound, log_importance_weights, log_likelihood
+from .linear_gaussian import LinearGaussian
+from .models import VAE, AutoEncoder, mlp
+from .training import fit, quiet
+
+__all__ = [
+    "MNISTDataModule", "default_data_dir", "load_mnist",
+    "kl_monte_carlo", "kl_normal_normal", "kl_normal_std_normal",
+    "LogLikelihood", "elbo", "iwae_bound", "log_importance_weights", "log_likelihood",
+    "LinearGaussian", "VAE", "AutoEncoder", "mlp", "fit", "quiet",
+]
