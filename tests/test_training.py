@@ -1,7 +1,7 @@
 import pandas as pd
 import pytest
 
-from vae_helpers import VAE, AutoEncoder, MNISTDataModule, fit
+from vae_helpers import VAE, AutoEncoder, MNISTDataModule, fit, fit_cached
 
 
 def small_data(seed=0):
@@ -35,3 +35,18 @@ def test_fit_rejects_bad_arguments():
         fit("vae", small_data())
     with pytest.raises(ValueError, match="max_epochs"):
         fit(VAE(), small_data(), max_epochs=0)
+
+
+def test_fit_cached_trains_once_then_loads(tmp_path):
+    import torch
+
+    first = VAE(latent_dim=2, hidden=(32,))
+    h1 = fit_cached(first, small_data(), cache_dir=tmp_path, max_epochs=1)
+    assert len(list(tmp_path.glob("VAE-*.pt"))) == 1
+    second = VAE(latent_dim=2, hidden=(32,))
+    h2 = fit_cached(second, small_data(), cache_dir=tmp_path, max_epochs=1)
+    for a, b in zip(first.state_dict().values(), second.state_dict().values()):
+        assert torch.equal(a, b)
+    pd.testing.assert_frame_equal(h1, h2)
+    fit_cached(VAE(latent_dim=2, hidden=(32,), beta=2.0), small_data(), cache_dir=tmp_path, max_epochs=1)
+    assert len(list(tmp_path.glob("VAE-*.pt"))) == 2  # other settings, another entry

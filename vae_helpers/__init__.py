@@ -15,11 +15,11 @@ from .divergences import kl_monte_carlo, kl_normal_normal, kl_normal_std_normal
 from .estimators import LogLikelihood, elbo, iwae_bound, log_importance_weights, log_likelihood
 from .linear_gaussian import LinearGaussian
 from .models import VAE, AutoEncoder, mlp
-from .training import fit, quiet
+from .training import fit, fit_cached, quiet
 
 __all__ = [
     "MNISTDataModule", "default_data_dir", "load_mnist",
     "kl_monte_carlo", "kl_normal_normal", "kl_normal_std_normal",
     "LogLikelihood", "elbo", "iwae_bound", "log_importance_weights", "log_likelihood",
-    "LinearGaussian", "VAE", "AutoEncoder", "mlp", "fit", "quiet",
+    "LinearGaussian", "VAE", "AutoEncoder", "mlp", "fit", "fit_cached", "quiet",
 ]

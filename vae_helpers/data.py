@@ -186,6 +186,7 @@ class MNISTDataModule(pl.LightningDataModule):
             raise ValueError(f"subset must be None or an integer in [1, {60_000 - val_size}], got {subset!r}")
         if binarize not in BINARIZE_CHOICES:
             raise ValueError(f"binarize must be one of {BINARIZE_CHOICES}, got {binarize!r}")
+        self.save_hyperparameters(ignore=["data_dir", "download"])  # what defines the data, not where it lives
         self.data_dir, self.download = data_dir, download
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
         self.val_size, self.subset, self.binarize, self.seed = val_size, subset, binarize, seed

@@ -15,6 +15,12 @@ from torchvision.utils import make_grid
 DIGIT_PALETTE = "tab10"
 
 
+def set_style(dpi: int = 80) -> None:
+    """The course's look: seaborn's whitegrid theme and a modest resolution that keeps notebooks light."""
+    sns.set_theme(context="notebook", style="whitegrid")
+    plt.rcParams.update({"figure.dpi": dpi, "savefig.dpi": dpi, "figure.figsize": (5, 4)})
+
+
 def _ax(ax):
     return ax if ax is not None else plt.subplots(figsize=(5, 5))[1]
 

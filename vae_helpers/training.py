@@ -7,8 +7,12 @@ collected in memory and returned as a pandas DataFrame (one row per logging step
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import json
 import logging
+import os
 import warnings
+from pathlib import Path
 
 import pandas as pd
 import pytorch_lightning as pl
@@ -101,3 +105,39 @@ def fit(model: pl.LightningModule, datamodule: pl.LightningDataModule, max_epoch
         trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path)
     torch.use_deterministic_algorithms(was_deterministic)  # the Trainer sets this flag globally; restore it
     return logger.history
+
+
+def default_cache_dir() -> Path:
+    """Where :func:`fit_cached` keeps trained weights: ``$VAE_CACHE_DIR``, else ``.cache/models`` at the project root."""
+    env = os.environ.get("VAE_CACHE_DIR")
+    return Path(env).expanduser() if env else Path(__file__).resolve().parent.parent / ".cache" / "models"
+
+
+def _cache_key(model: pl.LightningModule, datamodule: pl.LightningDataModule, fit_kwargs: dict) -> str:
+    # the settings, plus the package's own source, so that a change to the code retrains
+    source = b"".join(p.read_bytes() for p in sorted(Path(__file__).parent.glob("*.py")))
+    spec = {"model": type(model).__name__, "hparams": dict(model.hparams), "data": type(datamodule).__name__,
+            "data_hparams": dict(datamodule.hparams), "fit": fit_kwargs, "torch": torch.__version__,
+            "source": hashlib.sha1(source).hexdigest()}
+    return hashlib.sha1(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def fit_cached(model: pl.LightningModule, datamodule: pl.LightningDataModule, cache_dir=None,
+               **fit_kwargs) -> pd.DataFrame:
+    """:func:`fit`, or, if an identical call ran before, load its weights and history from disk.
+
+    The cache key covers the model's and the data's hyperparameters, the arguments to ``fit``, the torch
+    version and the source of ``vae_helpers``. Files are read with ``torch.load(weights_only=True)``.
+    """
+    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    path = cache_dir / f"{type(model).__name__}-{_cache_key(model, datamodule, fit_kwargs)}.pt"
+    if path.is_file():
+        saved = torch.load(path, weights_only=True)
+        model.load_state_dict(saved["state_dict"])
+        return pd.DataFrame(saved["history"])
+    history = fit(model, datamodule, **fit_kwargs)
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    torch.save({"state_dict": model.state_dict(), "history": history.to_dict("list")}, tmp)
+    tmp.replace(path)  # atomic: a notebook killed mid-save leaves no half-written cache entry
+    return history
