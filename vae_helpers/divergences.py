@@ -1,12 +1,13 @@
 """KL divergences between diagonal Gaussians: closed forms and a Monte Carlo estimate.
 
 A diagonal Gaussian is given by its mean ``mu`` and log-variance ``logvar`` (both (..., D)); every
-function sums over the last dimension and returns shape (...,).
+closed form sums over the last dimension and returns shape (...,). ``fit_gaussian`` fits one Gaussian
+to any target by forward KL(p || q) or reverse KL(q || p), to compare the two directions.
 """
 from __future__ import annotations
 
 import torch
-from torch.distributions import Distribution
+from torch.distributions import Distribution, Independent, Normal
 
 
 def _check_pair(mu: torch.Tensor, logvar: torch.Tensor, names=("mu", "logvar")) -> None:
@@ -57,3 +58,61 @@ def kl_monte_carlo(q: Distribution, p: Distribution, num_samples: int = 1000) ->
         raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}")
     z = q.rsample((num_samples,)) if q.has_rsample else q.sample((num_samples,))
     return (q.log_prob(z) - p.log_prob(z)).mean(0)
+
+
+KL_DIRECTIONS = ("forward", "reverse")
+
+
+def fit_gaussian(target: Distribution, direction: str = "reverse", steps: int = 500, lr: float = 0.05,
+                 num_samples: int = 1000, init_mu: torch.Tensor | None = None,
+                 init_logvar: torch.Tensor | None = None, seed: int = 0) -> Distribution:
+    """The diagonal Gaussian q = N(mu, diag exp(logvar)) that minimises a KL divergence to ``target``.
+
+    direction="forward":  min KL(p || q) = E_p[log p - log q]; only -E_p[log q] depends on q, so this is
+                          maximum likelihood on draws from p, and its optimum matches p's mean and variance.
+    direction="reverse":  min KL(q || p) = E_q[log q - log p], estimated with reparameterized draws from q,
+                          the direction the VAE's encoder is fitted in.
+
+    ``target`` needs ``sample`` (forward) or a differentiable ``log_prob`` (reverse), with event shape ()
+    or (D,). Adam runs ``steps`` steps on ``num_samples`` fresh draws each, seeded by ``seed`` without
+    touching the global random state. Returns q, detached, with ``target``'s event shape.
+    """
+    if not isinstance(target, Distribution):
+        raise TypeError(f"target must be a torch.distributions.Distribution, got {type(target).__name__}")
+    if len(target.event_shape) > 1 or len(target.batch_shape) > 0:
+        raise ValueError(f"target must have event shape () or (D,) and no batch shape, got event shape "
+                         f"{tuple(target.event_shape)} and batch shape {tuple(target.batch_shape)}")
+    if direction not in KL_DIRECTIONS:
+        raise ValueError(f"direction must be one of {KL_DIRECTIONS}, got {direction!r}")
+    for name, value in (("steps", steps), ("num_samples", num_samples)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if not (isinstance(lr, (int, float)) and lr > 0):
+        raise ValueError(f"lr must be a positive number, got {lr!r}")
+    shape, dtype = target.event_shape, target.mean.dtype
+    params = []
+    for name, init in (("init_mu", init_mu), ("init_logvar", init_logvar)):
+        init = torch.zeros(shape, dtype=dtype) if init is None else torch.as_tensor(init, dtype=dtype)
+        if init.shape != shape:
+            raise ValueError(f"{name} must have the target's event shape {tuple(shape)}, got {tuple(init.shape)}")
+        params.append(init.clone().requires_grad_(True))
+    mu, logvar = params
+
+    def q_of(mu, logvar):
+        q = Normal(mu, torch.exp(0.5 * logvar))
+        return Independent(q, 1) if len(shape) == 1 else q
+
+    optimizer = torch.optim.Adam([mu, logvar], lr=lr)
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        for _ in range(steps):
+            q = q_of(mu, logvar)
+            if direction == "forward":
+                loss = -q.log_prob(target.sample((num_samples,))).mean()
+            else:
+                z = q.rsample((num_samples,))
+                loss = (q.log_prob(z) - target.log_prob(z)).mean()
+            optimizer.zero_grad()
+            loss.backward()
+            optimizer.step()
+    return q_of(mu.detach(), logvar.detach())
