@@ -1,6 +1,9 @@
 """Execute the course's notebooks in place, top to bottom in a fresh kernel each, and print their times.
 
     python tools/run_notebooks.py [notebooks/01_bayes_rule.ipynb ...]   (default: every notebooks/NN_*.ipynb)
+
+Before it runs a notebook it gives it its Colab link and install cell (``tools/colab.py``), so that the
+committed notebook's execution counts run in order from that cell on.
 """
 from __future__ import annotations
 
@@ -12,11 +15,14 @@ from pathlib import Path
 import nbformat
 from nbclient import NotebookClient
 
+from colab import add_colab
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def execute(path: Path, timeout: int = 600) -> float:
     nb = nbformat.read(path, as_version=4)
+    add_colab(nb, path)
     start = time.perf_counter()
     NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
     seconds = time.perf_counter() - start
