@@ -1,7 +1,9 @@
 # The course's commands. Each one creates the virtual environment .venv on first use.
-#   make course   execute every notebook (printing each one's time) and build the HTML site
-#   make lab      open the notebooks in JupyterLab
-#   make test     unit tests and every notebook under nbval
+#   make course     execute every notebook (printing each one's time), write the student copies, build the site
+#   make site       build the site from the notebooks as committed, without executing them
+#   make exercises  write the student copies exercises/NN_*.ipynb from the lessons notebooks/NN_*.ipynb
+#   make lab        open the notebooks in JupyterLab
+#   make test       unit tests, every notebook under nbval, the student copies and the site (in headless Chromium)
 #   make benchmark  the training-speed benchmark
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
@@ -9,7 +11,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 READY := $(VENV)/.ready
 
-.PHONY: setup course notebooks lab test benchmark clean
+.PHONY: setup course notebooks exercises site lab test benchmark clean
 
 setup: $(READY)
 
@@ -20,14 +22,27 @@ $(READY): pyproject.toml
 	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[test,site]"
 	@touch $@
 
-course: notebooks
+# In this order: the runner gives each notebook its Colab link and install cell before executing it,
+# the student copies are made from the executed lessons, and the site shows them.
+course: $(READY)
+	$(PY) tools/run_notebooks.py
+	$(PY) tools/student_copies.py
+	$(PY) tools/build_site.py
 
 notebooks: $(READY)
-	$(PY) tools/run_notebooks.py notebooks
+	$(PY) tools/run_notebooks.py
+
+exercises: $(READY)
+	$(PY) tools/student_copies.py
+
+site: $(READY)
+	$(PY) tools/build_site.py
 
 lab: $(READY)
 	$(VENV)/bin/jupyter lab notebooks
 
+# tests/test_site.py builds the site if it is missing or stale, and installs Chromium with apt-get
+# if it is missing and we are root.
 test: $(READY)
 	$(PY) -m pytest tests notebooks --nbval-lax -p no:cacheprovider
 
