@@ -190,6 +190,7 @@ def test_closing_check_gives_nothing_that_would_reveal_the_answer():
     assert sc.closing_check("# Worked solution\nassert sum([1, 2]) == 3") == ""  # only asserts: it is the answer
     assert sc.closing_check("# Worked solution\nx = 1\nprint(x)") == ""
     assert sc.closing_check("x = 1\nassert x > 0\nassert x < 2\n") == "assert x > 0\nassert x < 2"
+    assert sc.closing_check("x = 1  # one\n# x is one\nassert x == 1") == "# x is one\nassert x == 1"
 
 
 @pytest.mark.parametrize("cells, message", [

@@ -53,13 +53,13 @@ def install_source() -> str:
     """The install cell: on Colab, what Colab lacks of our dependencies, then this package without its dependencies."""
     missing = [dep for dep in project()["dependencies"]
                if re.split(r"[<>=!~\[; ]", dep, maxsplit=1)[0].lower() not in ON_COLAB_ALREADY]
-    lines = ["# On Colab, install the course's helper package; anywhere else this cell does nothing.",
+    lines = ["# Runs only on Colab: installs the course's helper package there.",
              "import sys",
              "",
              'if "google.colab" in sys.modules:']
     if missing:
-        lines.append("    %pip install --quiet " + " ".join(f'"{dep}"' for dep in missing))
-    lines.append(f'    %pip install --quiet --no-deps "{project()["name"]} @ git+{repository_url()}"')
+        lines.append("    %pip install -q " + " ".join(f'"{dep}"' for dep in missing))
+    lines.append(f'    %pip install -q --no-deps "{project()["name"]} @ git+{repository_url()}"')
     return "\n".join(lines)
 
 

@@ -83,7 +83,11 @@ def closing_check(source: str) -> str:
         start -= 1
     if start == len(body) or start == 0:
         return ""
-    return "\n".join(source.splitlines()[body[start].lineno - 1:]).strip()
+    lines = source.splitlines()
+    first = body[start].lineno - 1
+    while first > 0 and lines[first - 1].lstrip().startswith("#") and first - 1 >= body[start - 1].end_lineno:
+        first -= 1  # a comment right above the checks says what they check
+    return "\n".join(lines[first:]).strip()
 
 
 def stub(number: int, title: str, solution: str) -> str:
@@ -93,7 +97,9 @@ def stub(number: int, title: str, solution: str) -> str:
              f'raise NotImplementedError("Exercise {number}: write your solution in this cell")']
     check = closing_check(solution)
     if check:
-        lines += ["", "# When your solution works, this check from the worked solution passes:", check]
+        several = sum(line.startswith("assert") for line in check.splitlines()) > 1
+        checks = "these checks from the worked solution pass" if several else "this check from the worked solution passes"
+        lines += ["", f"# When your solution works, {checks}:", check]
     return "\n".join(lines)
 
 
