@@ -66,11 +66,17 @@ def build(fresh: bool = False, quiet: bool = False) -> Path:
     if fresh:
         shutil.rmtree(SITE, ignore_errors=True)
         shutil.rmtree(DOCTREES, ignore_errors=True)
-    command = [sys.executable, "-m", "sphinx", "-b", "html", "-q", "-d", str(DOCTREES), str(STAGE), str(SITE)]
+    # -a writes every page, so each page's sidebar and next/previous links follow the current chapters
+    # (sources that did not change are not read again).
+    command = [sys.executable, "-m", "sphinx", "-b", "html", "-a", "-q", "-d", str(DOCTREES), str(STAGE), str(SITE)]
     result = subprocess.run(command, cwd=ROOT, capture_output=quiet, text=True)
     if result.returncode != 0:
         details = f"\n{result.stdout}\n{result.stderr}" if quiet else ""
         raise RuntimeError(f"sphinx-build failed with exit status {result.returncode}{details}")
+    current = {f"{p.stem}.html" for p in chapters()}
+    for page in (SITE / "notebooks").glob("*.html"):
+        if page.name not in current:  # the page of a notebook that is gone
+            page.unlink()
     return SITE / "index.html"
 
 
