@@ -53,7 +53,7 @@ PAGE_REPORT = """(() => {
     next: (document.querySelector('a.right-next') || {}).href || null,
     prev: (document.querySelector('a.left-prev') || {}).href || null,
     colab: (article.querySelector('a[href^="https://colab.research.google.com/"]') || {}).href || null,
-    look_at: Math.max(0, (y(figure) ?? y(table) ?? 0) - 120),  // the first figure, else the first table
+    look_at: Math.max(0, (y(figure) ?? y(table) ?? 0) - 160),  // the first figure, else the first table
   };
 })()"""
 
