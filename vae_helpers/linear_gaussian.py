@@ -8,12 +8,14 @@ Then the evidence and the posterior have closed forms:
     p(z|x) = N(m(x), S),   S = (I_d + W^T W / sigma^2)^{-1},   m(x) = S W^T (x - b) / sigma^2.
 
 It has the same ``prior``/``decode`` interface as the VAE, so the estimators in
-:mod:`vae_helpers.estimators` can be checked against the exact log p(x).
+:mod:`vae_helpers.estimators` can be checked against the exact log p(x). For a Gaussian q(z) the ELBO and
+KL(q || p(z|x)) are exact too (``exact_elbo``, ``kl_to_posterior``), so the identity
+log p(x) = ELBO(q) + KL(q || p(z|x)) can be checked term by term.
 """
 from __future__ import annotations
 
 import torch
-from torch.distributions import Independent, MultivariateNormal, Normal
+from torch.distributions import Independent, MultivariateNormal, Normal, kl_divergence
 
 
 class LinearGaussian:
@@ -82,3 +84,58 @@ class LinearGaussian:
         z = torch.randn(n, self.z_dim, generator=g, dtype=self.W.dtype)
         x = z @ self.W.T + self.b + self.sigma * torch.randn(n, self.x_dim, generator=g, dtype=self.W.dtype)
         return z, x
+
+    # --- Exact variational quantities for a Gaussian q(z) (lessons 03 and 04) ---------------------
+
+    def exact_elbo(self, x: torch.Tensor, q) -> torch.Tensor:
+        """The ELBO of a Gaussian q(z) = N(m, C), in closed form: (B, n) -> (B,).
+
+            ELBO(q) = E_q[log p(x|z)] - KL(q || p(z)),
+            E_q[log p(x|z)] = log N(x; W m + b, sigma^2 I) - tr(W C W^T) / (2 sigma^2),
+
+        because x - W z - b has mean x - W m - b and covariance W C W^T under q. ``q`` is a
+        ``MultivariateNormal`` or an ``Independent(Normal)`` with batch shape x.shape[:-1].
+        """
+        self._check_x(x)
+        m, C = self._mean_cov(q)
+        expected_log_lik = (self.decode(m).log_prob(x)
+                            - (C * (self.W.T @ self.W)).sum((-2, -1)) / (2 * self.sigma ** 2))
+        return expected_log_lik - kl_divergence(MultivariateNormal(m, covariance_matrix=C), self._prior_mvn())
+
+    def kl_to_posterior(self, x: torch.Tensor, q) -> torch.Tensor:
+        """KL(q || p(z|x)) in closed form for a Gaussian q with batch shape x.shape[:-1]: (B, n) -> (B,)."""
+        self._check_x(x)
+        m, C = self._mean_cov(q)
+        return kl_divergence(MultivariateNormal(m, covariance_matrix=C), self.posterior(x))
+
+    def mean_field_posterior(self, x: torch.Tensor) -> Independent:
+        """The mean-field Gaussian q closest to p(z|x) in KL(q || p(z|x)): (B, n) -> batch shape (B,).
+
+        For p(z|x) = N(m, Lambda^{-1}) the best q = prod_j N(z_j; m_j, 1 / Lambda_jj): the right mean,
+        and each variance the inverse of the precision's diagonal, smaller than the marginal variance
+        S_jj when the posterior is correlated (Bishop, 2006, section 10.1.2). The gap it leaves is
+
+            KL(q* || p(z|x)) = 1/2 (sum_j log Lambda_jj - log det Lambda),   here Lambda = I + W^T W / sigma^2,
+
+        which is -1/2 log(1 - rho^2) for a 2-D posterior with correlation rho.
+        """
+        m = self.posterior(x).mean
+        precision = torch.eye(self.z_dim, dtype=self.W.dtype) + self.W.T @ self.W / self.sigma ** 2
+        return Independent(Normal(m, precision.diagonal().rsqrt().expand_as(m)), 1)
+
+    def _prior_mvn(self) -> MultivariateNormal:
+        return MultivariateNormal(torch.zeros(self.z_dim, dtype=self.W.dtype),
+                                  covariance_matrix=torch.eye(self.z_dim, dtype=self.W.dtype))
+
+    def _mean_cov(self, q) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mean (..., d) and covariance (..., d, d) of a Gaussian q over z."""
+        if isinstance(q, MultivariateNormal):
+            m, C = q.mean, q.covariance_matrix
+        elif isinstance(q, Independent) and isinstance(q.base_dist, Normal) and q.reinterpreted_batch_ndims == 1:
+            m, C = q.mean, torch.diag_embed(q.variance)
+        else:
+            raise TypeError(f"q must be a MultivariateNormal or an Independent(Normal) over z, got {q!r}")
+        if m.shape[-1:] != (self.z_dim,):
+            raise ValueError(f"q must be a distribution over z of dimension {self.z_dim}, got event shape "
+                             f"{tuple(m.shape[-1:])}")
+        return m, C
