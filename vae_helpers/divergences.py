@@ -6,6 +6,8 @@ to any target by forward KL(p || q) or reverse KL(q || p), to compare the two di
 """
 from __future__ import annotations
 
+import math
+
 import torch
 from torch.distributions import Distribution, Independent, Normal
 
@@ -54,10 +56,35 @@ def kl_monte_carlo(q: Distribution, p: Distribution, num_samples: int = 1000) ->
     for name, d in (("q", q), ("p", p)):
         if not isinstance(d, Distribution):
             raise TypeError(f"{name} must be a torch.distributions.Distribution, got {type(d).__name__}")
-    if not isinstance(num_samples, int) or num_samples < 1:
+    if q.event_shape != p.event_shape:
+        raise ValueError(f"q and p must be distributions over the same space, got event shapes "
+                         f"{tuple(q.event_shape)} and {tuple(p.event_shape)}")
+    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
         raise ValueError(f"num_samples must be a positive integer, got {num_samples!r}")
-    z = q.rsample((num_samples,)) if q.has_rsample else q.sample((num_samples,))
-    return (q.log_prob(z) - p.log_prob(z)).mean(0)
+    z, log_q = sample_with_log_prob(q, (num_samples,))
+    return (log_q - p.log_prob(z)).mean(0)
+
+
+def sample_with_log_prob(q: Distribution, sample_shape=torch.Size()) -> tuple[torch.Tensor, torch.Tensor]:
+    """Draw z ~ q (reparameterized where q allows it) and return ``(z, log q(z))``.
+
+    For a diagonal Gaussian, z = mu + sigma * eps with eps ~ N(0, I), and log q(z) is computed from eps,
+    sum_j [-eps_j^2 / 2 - log sigma_j - log(2 pi) / 2], rather than from z: when sigma is tiny next to
+    mu, z - mu keeps few of the digits of sigma * eps (float32 holds about 7), and log q(z) recomputed
+    from z is off by whole nats. The draws are the ones ``q.rsample`` makes. Other distributions use
+    ``rsample`` (or ``sample``) and ``log_prob``.
+    """
+    if not isinstance(q, Distribution):
+        raise TypeError(f"q must be a torch.distributions.Distribution, got {type(q).__name__}")
+    base, summed = (q.base_dist, q.reinterpreted_batch_ndims) if isinstance(q, Independent) else (q, 0)
+    if type(base) is Normal:
+        shape = torch.Size(sample_shape) + base.batch_shape
+        eps = torch.randn(shape, dtype=base.loc.dtype, device=base.loc.device)
+        z = base.loc + eps * base.scale
+        log_q = -0.5 * eps.pow(2) - base.scale.log() - 0.5 * math.log(2 * math.pi)
+        return z, log_q.sum(tuple(range(-summed, 0))) if summed else log_q
+    z = q.rsample(sample_shape) if q.has_rsample else q.sample(sample_shape)
+    return z, q.log_prob(z)
 
 
 KL_DIRECTIONS = ("forward", "reverse")
