@@ -38,6 +38,13 @@ def default_data_dir() -> Path:
 
 
 def _md5(path: Path) -> str:
+    stat = path.stat()
+    return _md5_of_version(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _md5_of_version(path: str, size: int, mtime_ns: int) -> str:
+    # keyed by size and modification time too, so a file replaced or cut short is read again
     digest = hashlib.md5()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -45,24 +52,37 @@ def _md5(path: Path) -> str:
     return digest.hexdigest()
 
 
-def mnist_problems(root: str | os.PathLike) -> list[str]:
+def _check_root(root, name: str = "root") -> None:
+    if root is not None and not isinstance(root, (str, os.PathLike)):
+        raise TypeError(f"{name} must be a folder path (str or os.PathLike) or None, got {type(root).__name__}")
+
+
+def mnist_problems(root: str | os.PathLike | None = None) -> list[str]:
     """What is wrong with ``root/MNIST/raw`` (missing or corrupt files); empty when all is well."""
-    raw = Path(root) / "MNIST" / "raw"
+    _check_root(root)
+    raw = Path(root if root is not None else default_data_dir()) / "MNIST" / "raw"
     problems = []
     for name, md5 in MNIST_MD5.items():
         path = raw / name
         if not path.is_file():
             problems.append(f"missing {path}")
-        elif _md5(path) != md5:
-            problems.append(f"{path} is truncated or corrupt (md5 {_md5(path)}, expected {md5})")
+        elif (found := _md5(path)) != md5:
+            problems.append(f"{path} is truncated or corrupt ({path.stat().st_size} bytes, md5 {found}, "
+                            f"expected {md5})")
     return problems
 
 
 def _missing_data_message(root: Path, problems: list[str], reason: str) -> str:
     listed = "\n  ".join(problems)
+    # a common slip: pointing at the folder of the files itself rather than at the folder above MNIST/
+    hint = ""
+    if any((root / name).is_file() for name in MNIST_MD5):
+        above = root.parent.parent if root.name == "raw" and root.parent.name == "MNIST" else None
+        hint = (f"The files are in {root} itself; the data folder is the one that holds MNIST/raw/"
+                + (f", here {above}" if above else "") + ".\n")
     return (
         f"MNIST is not usable in {root}:\n  {listed}\n"
-        f"It could not be downloaded ({reason}).\n"
+        f"It could not be downloaded ({reason}).\n{hint}"
         f"Put the four uncompressed files {', '.join(MNIST_MD5)} in {root / 'MNIST' / 'raw'}, "
         "or set the environment variable VAE_DATA_DIR to a folder whose MNIST/raw/ holds them."
     )
@@ -85,6 +105,9 @@ def load_mnist(train: bool = True, root: str | os.PathLike | None = None, downlo
     """
     if not isinstance(train, bool):
         raise TypeError(f"train must be True or False, got {train!r}")
+    if not isinstance(download, bool):
+        raise TypeError(f"download must be True or False, got {download!r}")
+    _check_root(root)
     root = Path(root).expanduser().resolve() if root is not None else default_data_dir()
     problems = mnist_problems(root)
     if problems:
@@ -107,8 +130,21 @@ def load_mnist(train: bool = True, root: str | os.PathLike | None = None, downlo
     return _load_split(str(root), train)
 
 
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _check_seed(seed) -> None:
+    if not _is_int(seed) or seed < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
+
+
 def binarize_once(images: torch.Tensor, seed: int) -> torch.Tensor:
     """A fixed Bernoulli draw of uint8 grey images, returned as uint8 in {0, 255}."""
+    if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8:
+        raise TypeError(f"images must be a uint8 tensor of grey values in [0, 255], got "
+                        + (f"dtype {images.dtype}" if isinstance(images, torch.Tensor) else type(images).__name__))
+    _check_seed(seed)
     g = torch.Generator().manual_seed(seed)
     return torch.bernoulli(images.float() / 255, generator=g).to(torch.uint8) * 255
 
@@ -123,8 +159,13 @@ class TensorBatches:
 
     def __init__(self, images, labels, batch_size: int, shuffle: bool = False, dynamic_binarize: bool = False,
                  seed: int = 0):
-        if not isinstance(batch_size, int) or batch_size < 1:
+        for name, t in (("images", images), ("labels", labels)):
+            if not isinstance(t, torch.Tensor) or t.dim() < 1:
+                raise TypeError(f"{name} must be a tensor with one row per example, got "
+                                + (f"shape {tuple(t.shape)}" if isinstance(t, torch.Tensor) else type(t).__name__))
+        if not _is_int(batch_size) or batch_size < 1:
             raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+        _check_seed(seed)
         if len(images) != len(labels):
             raise ValueError(f"images and labels differ in length: {len(images)} vs {len(labels)}")
         self.images, self.labels = images, labels
@@ -134,6 +175,8 @@ class TensorBatches:
         self.sampler, self.batch_sampler = self, None
 
     def set_epoch(self, epoch: int) -> None:
+        if not _is_int(epoch) or epoch < 0:
+            raise ValueError(f"epoch must be an integer >= 0, got {epoch!r}")
         self.epoch = epoch
 
     def _indices(self) -> torch.Tensor:
@@ -178,14 +221,18 @@ class MNISTDataModule(pl.LightningDataModule):
                  binarize: str | None = None, seed: int = 0, eval_batch_size: int = 1000, download: bool = True):
         super().__init__()
         for name, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
-            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+            if not _is_int(value) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if not isinstance(val_size, int) or not 0 <= val_size < 60_000:
+        if not _is_int(val_size) or not 0 <= val_size < 60_000:
             raise ValueError(f"val_size must be an integer in [0, 60000), got {val_size!r}")
-        if subset is not None and (not isinstance(subset, int) or not 1 <= subset <= 60_000 - val_size):
+        if subset is not None and (not _is_int(subset) or not 1 <= subset <= 60_000 - val_size):
             raise ValueError(f"subset must be None or an integer in [1, {60_000 - val_size}], got {subset!r}")
         if binarize not in BINARIZE_CHOICES:
             raise ValueError(f"binarize must be one of {BINARIZE_CHOICES}, got {binarize!r}")
+        _check_seed(seed)
+        _check_root(data_dir, "data_dir")
+        if not isinstance(download, bool):
+            raise TypeError(f"download must be True or False, got {download!r}")
         self.save_hyperparameters(ignore=["data_dir", "download"])  # what defines the data, not where it lives
         self.data_dir, self.download = data_dir, download
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
