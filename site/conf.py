@@ -21,7 +21,7 @@ with open(ROOT / "pyproject.toml", "rb") as f:
 
 project = "Variational autoencoders, from Bayes' rule to the ELBO"
 author = "the course's authors"
-copyright = "the course's authors, MIT License"
+copyright = "the course's authors, under the MIT License"
 
 extensions = ["myst_nb", "sphinx.ext.mathjax"]
 # MathJax 3 as shipped by the sphinx-mathjax-offline package: its static/ folder holds mathjax/, which
@@ -57,6 +57,7 @@ html_theme_options = {
     "show_navbar_depth": 1,
     "show_toc_level": 2,
     "navbar_persistent": [],  # the search field is in the sidebar already
+    "footer_content_items": ["copyright.html"],
 }
 
 
