@@ -1,0 +1,163 @@
+import math
+
+import pytest
+import torch
+
+from vae_helpers import VAE, kl_normal_std_normal
+from vae_helpers.latents import (active_units, aggregate_moments, aggregate_posterior, elbo_surgery,
+                                 encode_dataset, kl_per_dimension, log_aggregate_density, unit_activity)
+
+
+def gaussian_codes(n, d, spread, std, seed=1):
+    """Encoder means mu_n ~ N(0, spread^2 I) and one std for all: the aggregate tends to N(0, (spread^2 + std^2) I)."""
+    g = torch.Generator().manual_seed(seed)
+    mu = spread * torch.randn(n, d, generator=g, dtype=torch.float64)
+    return mu, torch.full_like(mu, 2 * math.log(std))
+
+
+def test_encode_dataset_matches_one_batch_and_keeps_mode():
+    model = VAE(latent_dim=3, hidden=(8,), input_shape=(1, 4, 4))
+    x = torch.rand(25, 1, 4, 4)
+    mu, logvar = encode_dataset(model, x, batch_size=7)
+    mu_all, logvar_all = model.encoder_params(x)
+    assert mu.shape == logvar.shape == (25, 3)
+    torch.testing.assert_close(mu, mu_all.detach())
+    torch.testing.assert_close(logvar, logvar_all.detach(), atol=1e-5, rtol=1e-5)
+    assert model.training and not mu.requires_grad
+
+
+def test_unit_activity_and_active_units_count_moving_means():
+    g = torch.Generator().manual_seed(0)
+    scale = torch.tensor([1.0, 0.5, 0.01, 0.0])  # variances 1, 0.25, 1e-4, 0
+    mu = torch.randn(20_000, 4, generator=g) * scale + 3.0  # an offset moves no unit
+    activity = unit_activity(mu)
+    torch.testing.assert_close(activity, scale.pow(2), atol=0.03, rtol=0.05)
+    assert active_units(mu) == 2
+    assert active_units(mu, threshold=1e-6) == 3
+    assert active_units(mu, threshold=0.5) == 1
+
+
+def test_kl_per_dimension_sums_to_the_rate_and_is_zero_at_the_prior():
+    mu, logvar = torch.randn(50, 6), torch.randn(50, 6)
+    per_dim = kl_per_dimension(mu, logvar)
+    assert per_dim.shape == (6,) and (per_dim >= 0).all()
+    torch.testing.assert_close(per_dim.sum(), kl_normal_std_normal(mu, logvar).mean())
+    # one dimension at the prior for every x costs nothing
+    mu[:, 2], logvar[:, 2] = 0.0, 0.0
+    assert kl_per_dimension(mu, logvar)[2] == 0
+
+
+def test_aggregate_moments_of_two_components_in_closed_form():
+    # q(z) = 1/2 N(-1, 0.5^2) + 1/2 N(3, 1^2): mean 1, variance 1/2 (0.25 + 1) + 2^2 = 4.625
+    mu = torch.tensor([[-1.0], [3.0]], dtype=torch.float64)
+    logvar = torch.log(torch.tensor([[0.25], [1.0]], dtype=torch.float64))
+    mean, cov = aggregate_moments(mu, logvar)
+    torch.testing.assert_close(mean, torch.tensor([1.0], dtype=torch.float64))
+    torch.testing.assert_close(cov, torch.tensor([[4.625]], dtype=torch.float64))
+
+
+def test_aggregate_moments_match_draws_from_the_aggregate_posterior():
+    g = torch.Generator().manual_seed(2)
+    mu = torch.randn(30, 3, generator=g, dtype=torch.float64) @ torch.tensor([[1.0, 0.5, 0.0], [0.0, 1.0, 0.0],
+                                                                                [0.0, 0.0, 0.2]], dtype=torch.float64)
+    logvar = torch.randn(30, 3, generator=g, dtype=torch.float64) - 1
+    mean, cov = aggregate_moments(mu, logvar)
+    z = aggregate_posterior(mu, logvar).sample((100_000,))
+    torch.testing.assert_close(mean, z.mean(0), atol=0.02, rtol=0)
+    torch.testing.assert_close(cov, torch.cov(z.T), atol=0.03, rtol=0.02)
+
+
+def test_log_aggregate_density_matches_the_mixture_for_any_batch_size():
+    g = torch.Generator().manual_seed(3)
+    mu, logvar = torch.randn(40, 4, generator=g), torch.randn(40, 4, generator=g) - 2
+    z = 2 * torch.randn(17, 4, generator=g)
+    expected = aggregate_posterior(mu.double(), logvar.double()).log_prob(z.double())
+    for batch_size in (1, 5, 17, 100):
+        torch.testing.assert_close(log_aggregate_density(z, mu, logvar, batch_size), expected)
+
+
+def test_aggregate_of_gaussian_codes_is_gaussian_in_the_limit():
+    # N(0, a^2) means blurred by N(0, s^2) noise: the mixture's density tends to N(0, a^2 + s^2) as N grows
+    mu, logvar = gaussian_codes(20_000, 2, spread=1.0, std=0.5)
+    z = 4 * torch.rand(500, 2, dtype=torch.float64) - 2
+    limit = torch.distributions.Independent(torch.distributions.Normal(torch.zeros(2, dtype=torch.float64), math.sqrt(1.25)), 1)
+    error = log_aggregate_density(z, mu, logvar) - limit.log_prob(z)
+    assert error.abs().max() < 0.1
+
+
+def test_elbo_surgery_of_gaussian_codes_matches_closed_forms():
+    # mu ~ N(0, a^2 I), q(z|x) = N(mu, s^2 I) in D dims: z = mu + s eps is N(0, (a^2 + s^2) I), so
+    # I(x; z) = D/2 log((a^2 + s^2) / s^2) and KL(q(z) || p(z)) = D/2 (a^2 + s^2 - 1 - log(a^2 + s^2))
+    d, a, s = 2, 1.0, 0.5
+    # (N finite: the mixture of N bumps is a little lumpier than the limit, so I comes out a little low)
+    mu, logvar = gaussian_codes(3000, d, spread=a, std=s)
+    parts = elbo_surgery(mu, logvar, num_samples=2, seed=10)
+    v = a ** 2 + s ** 2
+    mutual_information = d / 2 * math.log(v / s ** 2)
+    marginal_kl = d / 2 * (v - 1 - math.log(v))
+    assert parts.mutual_information == pytest.approx(mutual_information, abs=0.08)
+    assert parts.marginal_kl == pytest.approx(marginal_kl, abs=0.03)
+    assert parts.average_kl == pytest.approx(mutual_information + marginal_kl, abs=0.08)
+    # the identity, within Monte Carlo error
+    assert abs(parts.mutual_information + parts.marginal_kl - parts.average_kl) < 4 * parts.std_error
+    assert 0 < parts.std_error < 0.02
+
+
+def test_elbo_surgery_when_the_aggregate_is_the_prior_puts_every_nat_in_the_information():
+    # spread^2 + s^2 = 1: q(z) tends to N(0, I) = p(z), so the whole average KL is information
+    s = 0.6
+    mu, logvar = gaussian_codes(3000, 2, spread=math.sqrt(1 - s ** 2), std=s)
+    parts = elbo_surgery(mu, logvar, num_samples=2, seed=11)
+    assert abs(parts.marginal_kl) < 0.02
+    assert parts.mutual_information == pytest.approx(parts.average_kl, abs=0.05)
+    assert parts.mutual_information == pytest.approx(math.log(1 / s ** 2), abs=0.06)
+
+
+def test_identical_encodings_carry_no_information():
+    mu = torch.tensor([[0.7, -1.2]]).repeat(50, 1)
+    logvar = torch.tensor([[-1.0, 0.5]]).repeat(50, 1)
+    parts = elbo_surgery(mu, logvar, num_samples=20, seed=0)
+    assert parts.mutual_information == pytest.approx(0.0, abs=1e-9)
+    assert parts.marginal_kl == pytest.approx(parts.average_kl, abs=4 * parts.std_error + 1e-9)
+
+
+def test_separated_encodings_carry_log_n_nats_and_no_more():
+    # 64 far-apart, narrow encodings: each z names its x, so I(x; z) = log N exactly
+    side = torch.arange(8, dtype=torch.float64) * 50
+    mu = torch.cartesian_prod(side, side)
+    logvar = torch.full_like(mu, math.log(0.01))
+    parts = elbo_surgery(mu, logvar, num_samples=3, seed=0)
+    assert parts.n == 64 and parts.log_n == pytest.approx(math.log(64))
+    assert parts.mutual_information == pytest.approx(math.log(64), abs=1e-6)
+    assert parts.mutual_information <= parts.log_n + 1e-9
+    assert parts.marginal_kl == pytest.approx(parts.average_kl - math.log(64), abs=4 * parts.std_error + 1e-6)
+
+
+def test_elbo_surgery_is_seeded():
+    mu, logvar = gaussian_codes(100, 2, spread=1.0, std=0.3)
+    assert elbo_surgery(mu, logvar, seed=5) == elbo_surgery(mu, logvar, seed=5)
+    assert elbo_surgery(mu, logvar, seed=5) != elbo_surgery(mu, logvar, seed=6)
+    assert "I(x;z)" in str(elbo_surgery(mu, logvar, seed=5))
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: unit_activity(torch.zeros(5)), "mu must be"),
+    (lambda: unit_activity(torch.zeros(1, 3)), "N >= 2"),
+    (lambda: unit_activity([[0.0, 1.0], [1.0, 0.0]]), "mu must be"),
+    (lambda: active_units(torch.zeros(4, 2), threshold=-1), "threshold"),
+    (lambda: kl_per_dimension(torch.zeros(4, 2), torch.zeros(4, 3)), "same shape"),
+    (lambda: kl_per_dimension(torch.zeros(4, 2, 2), torch.zeros(4, 2, 2)), r"\(N, D\)"),
+    (lambda: aggregate_moments(torch.zeros(0, 2), torch.zeros(0, 2)), "N >= 1"),
+    (lambda: aggregate_posterior(torch.zeros(3, 2, dtype=torch.long), torch.zeros(3, 2)), "floating-point"),
+    (lambda: log_aggregate_density(torch.zeros(3, 5), torch.zeros(4, 2), torch.zeros(4, 2)), r"z must .* \(M, 2\)"),
+    (lambda: log_aggregate_density(torch.zeros(3, 2), torch.zeros(4, 2), torch.zeros(4, 2), batch_size=0),
+     "batch_size"),
+    (lambda: elbo_surgery(torch.zeros(4, 2), torch.zeros(4, 2), num_samples=0), "num_samples"),
+    (lambda: elbo_surgery(torch.zeros(4, 2), torch.zeros(4, 2), batch_size=1.5), "batch_size"),
+    (lambda: encode_dataset(VAE(latent_dim=2, hidden=(4,), input_shape=(1, 2, 2)), torch.zeros(0, 1, 2, 2)), "x must"),
+    (lambda: encode_dataset(VAE(latent_dim=2, hidden=(4,), input_shape=(1, 2, 2)), torch.zeros(3, 1, 2, 2),
+                            batch_size=0), "batch_size"),
+])
+def test_bad_input_is_named(call, message):
+    with pytest.raises((ValueError, TypeError), match=message):
+        call()
