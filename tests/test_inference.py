@@ -136,6 +136,10 @@ def test_bad_input_is_named(model):
         fit_q(model, x, "diagonal")
     with pytest.raises(ValueError, match="family must be one of"):
         gaussian_q("diagonal", zeros, torch.eye(2, dtype=torch.float64).expand(2, 2, 2))
+    with pytest.raises(ValueError, match=r"covariance must be a tensor of shape \(2, 2, 2\)"):
+        gaussian_q("full", zeros, torch.eye(2, dtype=torch.float64))
+    with pytest.raises(ValueError, match=r"mean must be a tensor of shape \(B, d\)"):
+        gaussian_q("mean_field", zeros[0], torch.eye(2, dtype=torch.float64))
     with pytest.raises(ValueError, match="steps must be an integer >= 1"):
         fit_q(model, x, steps=0)
     with pytest.raises(ValueError, match="lr must be a positive number"):

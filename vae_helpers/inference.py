@@ -71,6 +71,12 @@ def gaussian_q(family: str, mean: torch.Tensor, covariance: torch.Tensor) -> nn.
     """
     if family not in FAMILIES:
         raise ValueError(f"family must be one of {FAMILIES}, got {family!r}")
+    if not isinstance(mean, torch.Tensor) or mean.dim() != 2:
+        raise ValueError(f"mean must be a tensor of shape (B, d), got "
+                         f"{tuple(mean.shape) if isinstance(mean, torch.Tensor) else type(mean).__name__}")
+    if not isinstance(covariance, torch.Tensor) or tuple(covariance.shape) != (*mean.shape, mean.shape[-1]):
+        raise ValueError(f"covariance must be a tensor of shape {(*mean.shape, mean.shape[-1])}, got "
+                         f"{tuple(covariance.shape) if isinstance(covariance, torch.Tensor) else type(covariance).__name__}")
     if family == "full":
         return FullCovarianceGaussian(mean, torch.linalg.cholesky(covariance))
     return MeanFieldGaussian(mean, covariance.diagonal(dim1=-2, dim2=-1).log())
