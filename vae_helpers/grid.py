@@ -52,3 +52,45 @@ def posterior_on_grid(model, x: torch.Tensor, z: torch.Tensor, volume: float, ch
     log_joint = torch.cat(parts)
     log_px = torch.logsumexp(log_joint, dim=0) + math.log(volume)
     return log_px, log_joint - log_px
+
+
+def _check_log_post(log_post: torch.Tensor, z: torch.Tensor) -> None:
+    if not isinstance(z, torch.Tensor) or z.dim() != 2:
+        raise ValueError(f"z must be a (G, D) tensor of grid points, got "
+                         f"{tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__}")
+    if not isinstance(log_post, torch.Tensor) or log_post.dim() != 2 or len(log_post) != len(z):
+        raise ValueError(f"log_post must be a (G, B) tensor with G = {len(z)} grid points, as posterior_on_grid "
+                         f"returns, got {tuple(log_post.shape) if isinstance(log_post, torch.Tensor) else type(log_post).__name__}")
+
+
+def moments_on_grid(log_post: torch.Tensor, z: torch.Tensor, volume: float):
+    """Mean and covariance of each posterior on the grid.
+
+    With weights w_g = p(z_g|x) dV (renormalised to sum to 1), mean = sum_g w_g z_g and
+    cov = sum_g w_g (z_g - mean)(z_g - mean)^T. ``log_post`` (G, B) and ``z`` (G, D) as from
+    :func:`posterior_on_grid`; returns mean (B, D) and cov (B, D, D). The marginal standard deviations
+    are ``cov.diagonal(dim1=-2, dim2=-1).sqrt()``.
+    """
+    _check_log_post(log_post, z)
+    w = torch.softmax(log_post + math.log(volume), dim=0)  # (G, B): the grid masses, normalised
+    mean = w.T @ z
+    centred = z.unsqueeze(1) - mean  # (G, B, D)
+    cov = torch.einsum("gb,gbi,gbj->bij", w, centred, centred)
+    return mean, cov
+
+
+def kl_to_posterior_on_grid(q, log_post: torch.Tensor, z: torch.Tensor, volume: float) -> torch.Tensor:
+    """KL(q(z|x) || p(z|x)) ~= sum_g q(z_g|x) [log q(z_g|x) - log p(z_g|x)] dV, one value per example (B,).
+
+    ``q`` is a distribution over z with batch shape (B,), such as ``model.encode(x)``; ``log_post`` (G, B)
+    and ``z`` (G, D) as from :func:`posterior_on_grid`. The sum is exact up to the grid's resolution and
+    extent, so the grid must cover q's mass with several points per standard deviation.
+    """
+    _check_log_post(log_post, z)
+    log_q = q.log_prob(z.unsqueeze(1))  # (G, B)
+    if log_q.shape != log_post.shape:
+        raise ValueError(f"q must have batch shape ({log_post.shape[1]},) to match log_post, "
+                         f"got {tuple(q.batch_shape)}")
+    # where q is 0 the term is 0, whatever log p(z|x) is
+    terms = torch.where(log_q > -math.inf, log_q.exp() * (log_q - log_post), torch.zeros_like(log_q))
+    return terms.sum(0) * volume

@@ -1,0 +1,56 @@
+"""Moments of the grid posterior and KL(q || p(z|x)) on the grid, against the linear-Gaussian model's exact ones."""
+import pytest
+import torch
+from torch.distributions import Independent, MultivariateNormal, Normal, kl_divergence
+
+from vae_helpers import LinearGaussian, elbo
+from vae_helpers.grid import kl_to_posterior_on_grid, latent_grid, moments_on_grid, posterior_on_grid
+
+
+@pytest.fixture
+def setup():
+    model = LinearGaussian.random(x_dim=4, z_dim=2, sigma=0.8, seed=2)
+    _, x = model.sample(3, seed=1)
+    z, volume = latent_grid(extent=6.0, n=301, dim=2, dtype=torch.float64)
+    log_px, log_post = posterior_on_grid(model, x, z, volume)
+    return model, x, z, volume, log_px, log_post
+
+
+def test_moments_match_the_exact_posterior(setup):
+    model, x, z, volume, _, log_post = setup
+    mean, cov = moments_on_grid(log_post, z, volume)
+    exact = model.posterior(x)
+    torch.testing.assert_close(mean, exact.mean, rtol=0, atol=1e-6)
+    torch.testing.assert_close(cov, exact.covariance_matrix, rtol=0, atol=1e-6)
+
+
+def test_kl_on_the_grid_matches_the_closed_form_and_the_elbo_gap(setup):
+    model, x, z, volume, log_px, log_post = setup
+    exact = model.posterior(x)
+    # a mean-field q, deliberately off: shifted and wider than the posterior
+    q = Independent(Normal(exact.mean + 0.3, exact.variance.sqrt() * 1.3), 1)
+    kl = kl_to_posterior_on_grid(q, log_post, z, volume)
+    q_full = MultivariateNormal(q.mean, torch.diag_embed(q.variance))
+    torch.testing.assert_close(kl, kl_divergence(q_full, exact), rtol=0, atol=1e-6)
+    assert (kl > 0).all()
+    # log p(x) - ELBO(q) = KL(q || p(z|x)): the identity the lessons check on a real VAE
+    torch.manual_seed(0)
+    gap = log_px - elbo(model, x, k=200_000, q=q)
+    torch.testing.assert_close(gap, kl, rtol=0, atol=0.02)
+
+
+def test_kl_of_the_posterior_to_itself_is_zero(setup):
+    model, x, z, volume, _, log_post = setup
+    kl = kl_to_posterior_on_grid(model.posterior(x), log_post, z, volume)
+    torch.testing.assert_close(kl, torch.zeros(3, dtype=kl.dtype), rtol=0, atol=1e-6)
+
+
+def test_bad_arguments_are_named(setup):
+    model, x, z, volume, _, log_post = setup
+    with pytest.raises(ValueError, match="log_post"):
+        moments_on_grid(log_post[:-1], z, volume)
+    with pytest.raises(ValueError, match="z must be"):
+        moments_on_grid(log_post, z[:, 0], volume)
+    q = Independent(Normal(torch.zeros(2, 2, dtype=torch.float64), torch.ones(2, 2, dtype=torch.float64)), 1)
+    with pytest.raises(ValueError, match="batch shape"):
+        kl_to_posterior_on_grid(q, log_post, z, volume)
