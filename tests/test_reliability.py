@@ -226,8 +226,8 @@ def test_a_corrupt_file_of_the_right_size_is_caught_by_its_checksum(tmp_path):
 
 def test_pointing_at_the_files_folder_itself_says_which_folder_to_give(tmp_path):
     raw = default_data_dir() / "MNIST" / "raw"
-    with pytest.raises(FileNotFoundError, match=rf"The files are in {re.escape(str(raw))} itself; the data folder is "
-                                                rf"the one that holds MNIST/raw/, here {re.escape(str(default_data_dir()))}"):
+    with pytest.raises(FileNotFoundError, match=rf"The files are in {re.escape(str(raw))} itself: give the folder that "
+                                                rf"holds MNIST/raw/ \(here {re.escape(str(default_data_dir()))}\) instead"):
         load_mnist(root=raw, download=False)
 
 

@@ -74,18 +74,14 @@ def mnist_problems(root: str | os.PathLike | None = None) -> list[str]:
 
 def _missing_data_message(root: Path, problems: list[str], reason: str) -> str:
     listed = "\n  ".join(problems)
-    # a common slip: pointing at the folder of the files itself rather than at the folder above MNIST/
-    hint = ""
+    header = f"MNIST is not usable in {root}:\n  {listed}\nIt could not be downloaded ({reason}).\n"
     if any((root / name).is_file() for name in MNIST_MD5):
-        above = root.parent.parent if root.name == "raw" and root.parent.name == "MNIST" else None
-        hint = (f"The files are in {root} itself; the data folder is the one that holds MNIST/raw/"
-                + (f", here {above}" if above else "") + ".\n")
-    return (
-        f"MNIST is not usable in {root}:\n  {listed}\n"
-        f"It could not be downloaded ({reason}).\n{hint}"
-        f"Put the four uncompressed files {', '.join(MNIST_MD5)} in {root / 'MNIST' / 'raw'}, "
-        "or set the environment variable VAE_DATA_DIR to a folder whose MNIST/raw/ holds them."
-    )
+        # a common slip: giving the folder of the files itself rather than the folder above MNIST/
+        above = f" (here {root.parent.parent})" if root.name == "raw" and root.parent.name == "MNIST" else ""
+        return header + (f"The files are in {root} itself: give the folder that holds MNIST/raw/{above} instead, "
+                         "as data_dir or in the environment variable VAE_DATA_DIR.")
+    return header + (f"Put the four uncompressed files {', '.join(MNIST_MD5)} in {root / 'MNIST' / 'raw'}, "
+                     "or set the environment variable VAE_DATA_DIR to a folder whose MNIST/raw/ holds them.")
 
 
 @functools.lru_cache(maxsize=4)
