@@ -123,8 +123,9 @@ def fit(model: pl.LightningModule, datamodule: pl.LightningDataModule, max_epoch
     """Train ``model`` on ``datamodule`` in place and return its logged metrics as a DataFrame.
 
     Seeds Python, NumPy and torch with ``seed`` (and torch again at every epoch, see
-    :class:`ReseedEachEpoch`) and asks for deterministic algorithms, so the same call gives the same
-    numbers on the same machine. Pass ``accelerator="gpu"`` (or ``"auto"``) to use a GPU, ``progress=True``
+    :class:`ReseedEachEpoch`) and asks for deterministic algorithms, so the same call on the same initial
+    weights gives the same numbers on the same machine; the initial weights are drawn when the model is
+    built, so seed torch before building it (``torch.manual_seed``). Pass ``accelerator="gpu"`` (or ``"auto"``) to use a GPU, ``progress=True``
     for a progress bar. ``checkpoint_dir`` saves a Lightning checkpoint at the end of every epoch
     (``epoch=N.ckpt``, and ``last.ckpt``); ``ckpt_path`` resumes from one, read with ``weights_only=True``,
     up to ``max_epochs`` in all, to the same weights and metrics as a run that was never stopped. Other
