@@ -130,6 +130,8 @@ BAD_CALLS = {
     "kl shapes": (lambda: kl_normal_std_normal(torch.zeros(3, 2), torch.zeros(3, 4)), ValueError, r"mu and logvar must have the same shape"),
     "kl dtype": (lambda: kl_normal_normal(torch.zeros(2), torch.zeros(2), torch.zeros(2, dtype=torch.long), torch.zeros(2)),
                  TypeError, r"mu_p must be a floating-point tensor"),
+    "kl q vs p": (lambda: kl_normal_normal(torch.zeros(3, 2), torch.zeros(3, 2), torch.zeros(3, 4), torch.zeros(3, 4)),
+                  ValueError, r"q's and p's parameters must broadcast to one shape, got \(3, 2\) and \(3, 4\)"),
     "kl_mc spaces": (lambda: kl_monte_carlo(q2, Normal(0.0, 1.0)), ValueError, r"q and p must be distributions over the same space"),
     "kl_mc num_samples": (lambda: kl_monte_carlo(q2, q2, True), ValueError, r"num_samples must be a positive integer"),
     "sample q": (lambda: sample_with_log_prob("q"), TypeError, r"q must be a torch.distributions.Distribution"),

@@ -43,6 +43,11 @@ def kl_normal_normal(mu_q: torch.Tensor, logvar_q: torch.Tensor, mu_p: torch.Ten
     """
     _check_pair(mu_q, logvar_q, ("mu_q", "logvar_q"))
     _check_pair(mu_p, logvar_p, ("mu_p", "logvar_p"))
+    try:
+        torch.broadcast_shapes(mu_q.shape, mu_p.shape)
+    except RuntimeError:
+        raise ValueError(f"q's and p's parameters must broadcast to one shape, got {tuple(mu_q.shape)} and "
+                         f"{tuple(mu_p.shape)}") from None
     d = logvar_q - logvar_p
     return 0.5 * (torch.expm1(d) - d + (mu_q - mu_p).pow(2) * torch.exp(-logvar_p)).sum(-1)
 
