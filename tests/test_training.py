@@ -50,3 +50,20 @@ def test_fit_cached_trains_once_then_loads(tmp_path):
     pd.testing.assert_frame_equal(h1, h2)
     fit_cached(VAE(latent_dim=2, hidden=(32,), beta=2.0), small_data(), cache_dir=tmp_path, max_epochs=1)
     assert len(list(tmp_path.glob("VAE-*.pt"))) == 2  # other settings, another entry
+
+
+def test_fit_cached_retrains_a_damaged_entry(tmp_path):
+    import torch
+
+    torch.manual_seed(0)
+    first = VAE(latent_dim=2, hidden=(16,))
+    start = {k: v.clone() for k, v in first.state_dict().items()}
+    fit_cached(first, small_data(), cache_dir=tmp_path, max_epochs=1)
+    (entry,) = tmp_path.glob("VAE-*.pt")
+    entry.write_bytes(entry.read_bytes()[:1000])  # cut short, as by a full disk
+    second = VAE(latent_dim=2, hidden=(16,))
+    second.load_state_dict(start)
+    with pytest.warns(UserWarning, match="could not be read .* training it again"):
+        fit_cached(second, small_data(), cache_dir=tmp_path, max_epochs=1)
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values()))
+    assert torch.load(entry, weights_only=True)["state_dict"].keys() == first.state_dict().keys()  # rewritten
