@@ -4,7 +4,7 @@ import torch
 from torch.distributions import Independent, MultivariateNormal, Normal, kl_divergence
 
 from vae_helpers import LinearGaussian, elbo
-from vae_helpers.grid import kl_to_posterior_on_grid, latent_grid, moments_on_grid, posterior_on_grid
+from vae_helpers.grid import box_grid, kl_to_posterior_on_grid, latent_grid, moments_on_grid, posterior_on_grid
 
 
 @pytest.fixture
@@ -54,3 +54,25 @@ def test_bad_arguments_are_named(setup):
     q = Independent(Normal(torch.zeros(2, 2, dtype=torch.float64), torch.ones(2, 2, dtype=torch.float64)), 1)
     with pytest.raises(ValueError, match="batch shape"):
         kl_to_posterior_on_grid(q, log_post, z, volume)
+
+
+def test_a_box_around_the_posterior_gives_the_same_evidence_with_few_points(setup):
+    model, x, _, _, log_px, _ = setup
+    post = model.posterior(x[:1])
+    sd = post.covariance_matrix[0].diagonal().sqrt()
+    z, volume = box_grid(post.mean[0] - 8 * sd, post.mean[0] + 8 * sd, n=61)
+    assert z.shape == (61 * 61, 2) and z.dtype == torch.float64
+    torch.testing.assert_close(z.reshape(61, 61, 2)[0, 1, 0] - z[0, 0], 16 * sd[0] / 60)  # columns step z_1
+    box_log_px, box_log_post = posterior_on_grid(model, x[:1], z, volume)
+    torch.testing.assert_close(box_log_px, log_px[:1], rtol=0, atol=1e-6)
+    mean, cov = moments_on_grid(box_log_post, z, volume)
+    torch.testing.assert_close(cov, post.covariance_matrix, rtol=0, atol=1e-6)
+
+
+def test_box_grid_names_bad_arguments():
+    with pytest.raises(ValueError, match="hi must exceed lo"):
+        box_grid(torch.tensor([0.0, 0.0]), torch.tensor([1.0, 0.0]))
+    with pytest.raises(ValueError, match="shape \\(2,\\)"):
+        box_grid(torch.zeros(3), torch.ones(3))
+    with pytest.raises(ValueError, match="n must be"):
+        box_grid(torch.zeros(2), torch.ones(2), n=1)

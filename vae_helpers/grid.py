@@ -94,3 +94,23 @@ def kl_to_posterior_on_grid(q, log_post: torch.Tensor, z: torch.Tensor, volume: 
     # where q is 0 the term is 0, whatever log p(z|x) is
     terms = torch.where(log_q > -math.inf, log_q.exp() * (log_q - log_post), torch.zeros_like(log_q))
     return terms.sum(0) * volume
+
+
+def box_grid(lo, hi, n: int = 61):
+    """A regular n x n grid on the box [lo_1, hi_1] x [lo_2, hi_2]: returns (z of shape (n*n, 2), cell volume).
+
+    For a posterior far narrower than the prior: a box around it resolves it with few points. ``lo`` and
+    ``hi`` are the box's corners, (2,) tensors; z is ordered as in :func:`latent_grid`, so
+    ``z.reshape(n, n, 2)`` is the grid as an image (rows: z_2, columns: z_1).
+    """
+    lo, hi = torch.as_tensor(lo), torch.as_tensor(hi)
+    if lo.shape != (2,) or hi.shape != (2,) or not lo.is_floating_point():
+        raise ValueError(f"lo and hi must be floating-point tensors of shape (2,), got {tuple(lo.shape)} "
+                         f"and {tuple(hi.shape)}")
+    if not (hi > lo).all():
+        raise ValueError(f"hi must exceed lo in both coordinates, got lo={lo.tolist()} and hi={hi.tolist()}")
+    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
+        raise ValueError(f"n must be an integer >= 2, got {n!r}")
+    side = torch.linspace(0, 1, n, dtype=lo.dtype)
+    unit = torch.stack(torch.meshgrid(side, side, indexing="xy"), dim=-1).reshape(-1, 2)
+    return lo + unit * (hi - lo).to(lo.dtype), ((hi - lo) / (n - 1)).prod().item()
