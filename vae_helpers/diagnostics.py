@@ -25,6 +25,8 @@ import pandas as pd
 import torch
 from torch.distributions import Bernoulli, ContinuousBernoulli, Distribution, Independent, Normal, kl_divergence
 
+from .latents import active_units, kl_per_dimension
+
 #: The checks, in the order they are reported.
 CHECKS = ("reduction", "likelihood", "encoder scale", "decoder output", "reparameterization", "collapse",
           "finite")
@@ -195,21 +197,18 @@ def _check_reparameterization(terms, encoder_params) -> dict:
     return _row("reparameterization", "ok", measured)
 
 
-def _check_collapse(q, prior, x, px, ref_rate) -> dict:
+def _check_collapse(q, x, px, ref_rate) -> dict:
     mu = q.mean.detach()
-    active = int((mu.var(0) > ACTIVE_VARIANCE).sum())
-    qb, pb = _base(q), _base(prior)
-    try:
-        per_dim = kl_divergence(qb, pb).detach().mean(0)  # (D,)
-        dims = ", ".join(f"{v:.2g}" for v in per_dim.sort(descending=True).values[:4])
-        dims = f"; rate per dimension, largest first: {dims}{', ...' if len(per_dim) > 4 else ''}"
-    except NotImplementedError:
-        dims = ""
+    active = active_units(mu, ACTIVE_VARIANCE)
+    dims = ""
+    if isinstance(_base(q), Normal):
+        per_dim = kl_per_dimension(mu, q.variance.detach().log()).sort(descending=True).values
+        dims = (f"; rate per dimension, largest first: {', '.join(f'{v:.2g}' for v in per_dim[:4])}"
+                + (", ..." if len(per_dim) > 4 else ""))
     # how much the reconstructions differ between examples, relative to how much the data do
     spread = px.mean.detach().var(1).mean().item() / x.var(0).mean().item()
-    rate = ref_rate.mean().item()
-    measured = (f"{active} of {mu.shape[-1]} units active, rate {rate:.3g} nats{dims}; reconstructions vary "
-                f"{spread:.1%} as much as the data")
+    measured = (f"{active} of {mu.shape[-1]} units active, rate {ref_rate.mean().item():.3g} nats{dims}; "
+                f"reconstructions vary {spread:.1%} as much as the data")
     if active == 0:
         return _row("collapse", "fail", measured,
                     "posterior collapse: the codes carry no information about x and every reconstruction is the "
@@ -297,7 +296,7 @@ def _run(model, x: torch.Tensor, n_samples: int) -> list[dict]:
             _check_encoder_scale(q),
             _check_decoder_output(px, px_given),
             reparameterization,
-            _check_collapse(q, model.prior, x, px, ref_rate),
+            _check_collapse(q, x, px, ref_rate),
             _check_finite(terms, q, px),
         ]
     return rows
