@@ -14,9 +14,9 @@ import math
 
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.trainer.states import TrainerFn
 from torch import nn
 from torch.distributions import Bernoulli, Independent, Normal
-from pytorch_lightning.trainer.states import TrainerFn
 from torchmetrics import MeanMetric
 
 from .divergences import kl_normal_std_normal, sample_with_log_prob
