@@ -47,10 +47,14 @@ def test_kl_of_the_posterior_to_itself_is_zero(setup):
 
 def test_bad_arguments_are_named(setup):
     model, x, z, volume, _, log_post = setup
-    with pytest.raises(ValueError, match="log_post"):
+    with pytest.raises(ValueError, match="log_post must be"):
+        moments_on_grid(log_post[:, 0], z, volume)
+    with pytest.raises(ValueError, match="z must hold the grid's"):
         moments_on_grid(log_post[:-1], z, volume)
-    with pytest.raises(ValueError, match="z must be"):
+    with pytest.raises(ValueError, match="z must hold the grid's"):
         moments_on_grid(log_post, z[:, 0], volume)
+    with pytest.raises(ValueError, match="volume must be"):
+        kl_to_posterior_on_grid(model.posterior(x), log_post, z, -1.0)
     q = Independent(Normal(torch.zeros(2, 2, dtype=torch.float64), torch.ones(2, 2, dtype=torch.float64)), 1)
     with pytest.raises(ValueError, match="batch shape"):
         kl_to_posterior_on_grid(q, log_post, z, volume)
@@ -76,3 +80,22 @@ def test_box_grid_names_bad_arguments():
         box_grid(torch.zeros(3), torch.ones(3))
     with pytest.raises(ValueError, match="n must be"):
         box_grid(torch.zeros(2), torch.ones(2), n=1)
+
+
+def test_one_grid_per_example_gives_the_same_answers(setup):
+    model, x, _, _, log_px, _ = setup
+    post = model.posterior(x)
+    sd = post.covariance_matrix.diagonal(dim1=-2, dim2=-1).sqrt()
+    grids = [box_grid(post.mean[i] - 8 * sd[i], post.mean[i] + 8 * sd[i], n=81) for i in range(3)]
+    z = torch.stack([g for g, _ in grids], dim=1)  # (G, 3, 2)
+    volume = torch.tensor([v for _, v in grids], dtype=torch.float64)
+    log_post = torch.cat([posterior_on_grid(model, x[i:i + 1], g, v)[1] for i, (g, v) in enumerate(grids)], dim=1)
+    mean, cov = moments_on_grid(log_post, z, volume)
+    torch.testing.assert_close(mean, post.mean, rtol=0, atol=1e-6)
+    torch.testing.assert_close(cov, post.covariance_matrix, rtol=0, atol=1e-6)
+    q = Independent(Normal(post.mean - 0.2, sd), 1)
+    q_full = MultivariateNormal(q.mean, torch.diag_embed(q.variance))
+    torch.testing.assert_close(kl_to_posterior_on_grid(q, log_post, z, volume), kl_divergence(q_full, post),
+                               rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="volume"):
+        moments_on_grid(log_post, z, volume[:2])

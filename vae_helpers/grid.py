@@ -54,46 +54,53 @@ def posterior_on_grid(model, x: torch.Tensor, z: torch.Tensor, volume: float, ch
     return log_px, log_joint - log_px
 
 
-def _check_log_post(log_post: torch.Tensor, z: torch.Tensor) -> None:
-    if not isinstance(z, torch.Tensor) or z.dim() != 2:
-        raise ValueError(f"z must be a (G, D) tensor of grid points, got "
-                         f"{tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__}")
-    if not isinstance(log_post, torch.Tensor) or log_post.dim() != 2 or len(log_post) != len(z):
-        raise ValueError(f"log_post must be a (G, B) tensor with G = {len(z)} grid points, as posterior_on_grid "
-                         f"returns, got {tuple(log_post.shape) if isinstance(log_post, torch.Tensor) else type(log_post).__name__}")
+def _check_log_post(log_post: torch.Tensor, z: torch.Tensor, volume) -> torch.Tensor:
+    """Check the shapes; return the log cell volume, a float or a (B,) tensor."""
+    if not isinstance(log_post, torch.Tensor) or log_post.dim() != 2:
+        raise ValueError(f"log_post must be a (G, B) tensor as posterior_on_grid returns, got "
+                         f"{tuple(log_post.shape) if isinstance(log_post, torch.Tensor) else type(log_post).__name__}")
+    G, B = log_post.shape
+    if not isinstance(z, torch.Tensor) or z.shape[:-1] not in ((G,), (G, B)):
+        raise ValueError(f"z must hold the grid's {G} points, shape ({G}, D) for one grid or ({G}, {B}, D) for one "
+                         f"grid per example, got {tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__}")
+    volume = torch.as_tensor(volume, dtype=log_post.dtype)
+    if volume.shape not in ((), (B,)) or not (volume > 0).all():
+        raise ValueError(f"volume must be a positive number or a ({B},) tensor of them, got {volume!r}")
+    return volume.log()
 
 
-def moments_on_grid(log_post: torch.Tensor, z: torch.Tensor, volume: float):
+def moments_on_grid(log_post: torch.Tensor, z: torch.Tensor, volume):
     """Mean and covariance of each posterior on the grid.
 
     With weights w_g = p(z_g|x) dV (renormalised to sum to 1), mean = sum_g w_g z_g and
-    cov = sum_g w_g (z_g - mean)(z_g - mean)^T. ``log_post`` (G, B) and ``z`` (G, D) as from
-    :func:`posterior_on_grid`; returns mean (B, D) and cov (B, D, D). The marginal standard deviations
-    are ``cov.diagonal(dim1=-2, dim2=-1).sqrt()``.
+    cov = sum_g w_g (z_g - mean)(z_g - mean)^T. ``log_post`` (G, B) as from :func:`posterior_on_grid`; ``z``
+    (G, D) with one cell ``volume``, or one grid per example, z (G, B, D) with volumes (B,). Returns
+    mean (B, D) and cov (B, D, D); the marginal standard deviations are ``cov.diagonal(dim1=-2, dim2=-1).sqrt()``.
     """
-    _check_log_post(log_post, z)
-    w = torch.softmax(log_post + math.log(volume), dim=0)  # (G, B): the grid masses, normalised
-    mean = w.T @ z
-    centred = z.unsqueeze(1) - mean  # (G, B, D)
+    log_volume = _check_log_post(log_post, z, volume)
+    w = torch.softmax(log_post + log_volume, dim=0)  # (G, B): the grid masses, normalised
+    z = z.unsqueeze(1).expand(-1, w.shape[1], -1) if z.dim() == 2 else z  # (G, B, D)
+    mean = torch.einsum("gb,gbi->bi", w, z)
+    centred = z - mean
     cov = torch.einsum("gb,gbi,gbj->bij", w, centred, centred)
     return mean, cov
 
 
-def kl_to_posterior_on_grid(q, log_post: torch.Tensor, z: torch.Tensor, volume: float) -> torch.Tensor:
+def kl_to_posterior_on_grid(q, log_post: torch.Tensor, z: torch.Tensor, volume) -> torch.Tensor:
     """KL(q(z|x) || p(z|x)) ~= sum_g q(z_g|x) [log q(z_g|x) - log p(z_g|x)] dV, one value per example (B,).
 
-    ``q`` is a distribution over z with batch shape (B,), such as ``model.encode(x)``; ``log_post`` (G, B)
-    and ``z`` (G, D) as from :func:`posterior_on_grid`. The sum is exact up to the grid's resolution and
-    extent, so the grid must cover q's mass with several points per standard deviation.
+    ``q`` is a distribution over z with batch shape (B,), such as ``model.encode(x)``; ``log_post``, ``z``
+    and ``volume`` as for :func:`moments_on_grid`. The sum is exact up to the grid's resolution and
+    extent, so the grid must cover q's mass, with points no further apart than q's standard deviation.
     """
-    _check_log_post(log_post, z)
-    log_q = q.log_prob(z.unsqueeze(1))  # (G, B)
-    if log_q.shape != log_post.shape:
+    log_volume = _check_log_post(log_post, z, volume)
+    if tuple(q.batch_shape) != (log_post.shape[1],):
         raise ValueError(f"q must have batch shape ({log_post.shape[1]},) to match log_post, "
                          f"got {tuple(q.batch_shape)}")
+    log_q = q.log_prob(z.unsqueeze(1) if z.dim() == 2 else z)  # (G, B)
     # where q is 0 the term is 0, whatever log p(z|x) is
     terms = torch.where(log_q > -math.inf, log_q.exp() * (log_q - log_post), torch.zeros_like(log_q))
-    return terms.sum(0) * volume
+    return (terms * log_volume.exp()).sum(0)
 
 
 def box_grid(lo, hi, n: int = 61):
