@@ -141,17 +141,24 @@ def main() -> int:
         print(f"no lessons found in {LESSONS}", file=sys.stderr)
         return 1
     EXERCISES.mkdir(exist_ok=True)
+    failed = []
     for path in paths:
         target = EXERCISES / path.name
-        text = render(path)
+        try:
+            text = render(path)
+        except ValueError as error:  # report every lesson that breaks the convention, not only the first
+            failed.append(str(error))
+            continue
         if not target.exists() or target.read_text(encoding="utf-8") != text:
             target.write_text(text, encoding="utf-8")
             print(f"{target.relative_to(ROOT)} written")
     for orphan in sorted(set(EXERCISES.glob("*.ipynb")) - {EXERCISES / p.name for p in paths}):
         orphan.unlink()
         print(f"{orphan.relative_to(ROOT)} removed: its lesson is gone")
-    print(f"student copies: {len(paths)} in {EXERCISES.relative_to(ROOT)}/")
-    return 0
+    print(f"student copies: {len(paths) - len(failed)} in {EXERCISES.relative_to(ROOT)}/")
+    for error in failed:
+        print(f"no student copy: {error}", file=sys.stderr)
+    return 1 if failed else 0
 
 
 if __name__ == "__main__":
