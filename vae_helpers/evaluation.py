@@ -1,17 +1,37 @@
 """How good are the codes? Scores that use labels only to judge, never to train.
 
-``knn_accuracy`` asks: if each test code is given the majority label of its k nearest training codes,
-how often is it right? High accuracy means codes of the same digit lie close together.
+- ``codes`` encodes a data set in batches to one point per image: z = f(x) for an autoencoder, the mean
+  of q(z|x) for a VAE. ``pca_codes`` gives the linear baseline, the top principal components.
+- ``knn_accuracy`` asks: if each test code is given the majority label of its k nearest training codes,
+  how often is it right? High accuracy means codes of the same digit lie close together.
+- ``precision_recall`` asks of draws from a sampler, say the prior: do they land where the encoder puts
+  data (a decoder has only learned what to draw near the codes it was trained on), and do they reach all
+  of it? ``in_manifold`` answers the first half point by point.
 """
 from __future__ import annotations
 
 import numpy as np
 import torch
-from sklearn.neighbors import KNeighborsClassifier
+from sklearn.decomposition import PCA
+from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
 
 
 def _numpy(t) -> np.ndarray:
     return t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
+
+
+def _check_positive_int(name: str, value) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be a positive integer, got {value!r}")
+
+
+def _as_matrix(name: str, t) -> np.ndarray:
+    """``t`` as a float array (N, D), one row per example, or a ValueError naming ``name``."""
+    a = _numpy(t)
+    if a.ndim < 1 or len(a) == 0 or not np.issubdtype(a.dtype, np.number):
+        raise ValueError(f"{name} must be a non-empty numeric array or tensor (N, ...), got shape {a.shape}, "
+                         f"dtype {a.dtype}")
+    return a.reshape(len(a), -1).astype(np.float64, copy=False)
 
 
 def knn_accuracy(train_codes, train_labels, test_codes, test_labels, k: int = 5) -> float:
@@ -25,3 +45,81 @@ def knn_accuracy(train_codes, train_labels, test_codes, test_labels, k: int = 5)
                          f"and {test_codes.shape[1]}")
     classifier = KNeighborsClassifier(n_neighbors=k).fit(train_codes, _numpy(train_labels))
     return float(classifier.score(test_codes, _numpy(test_labels)))
+
+
+@torch.no_grad()
+def codes(model, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """One code per image, encoded ``batch_size`` at a time: (N, ...) -> (N, D).
+
+    ``model.encode(x)`` may return points (an ``AutoEncoder``: z = f(x)) or a distribution q(z|x) (a
+    ``VAE``), in which case its mean E_q[z] = mu(x) is the code.
+    """
+    if not isinstance(x, torch.Tensor) or x.dim() < 2 or len(x) == 0:
+        raise ValueError(f"x must be a non-empty tensor of examples (N, ...), got "
+                         f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
+    _check_positive_int("batch_size", batch_size)
+    was_training = getattr(model, "training", False)
+    if hasattr(model, "eval"):
+        model.eval()
+    try:
+        parts = []
+        for xb in x.split(batch_size):
+            out = model.encode(xb)
+            parts.append(out if isinstance(out, torch.Tensor) else out.mean)
+    finally:
+        if was_training:
+            model.train()
+    return torch.cat(parts)
+
+
+def pca_codes(train_x, test_x, dim: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
+    """Project flattened images onto the top ``dim`` principal components of ``train_x``.
+
+    With the training images centred at their mean m and the top principal directions W (P, dim), the
+    code is z = W^T (x - m): the best linear ``dim``-dimensional summary in squared error. Returns
+    (train codes (N, dim), test codes (M, dim)) as float32 tensors.
+    """
+    _check_positive_int("dim", dim)
+    train, test = _as_matrix("train_x", train_x), _as_matrix("test_x", test_x)
+    if train.shape[1] != test.shape[1]:
+        raise ValueError(f"train_x and test_x must have the same number of features, got {train.shape[1]} "
+                         f"and {test.shape[1]}")
+    if dim > min(train.shape):
+        raise ValueError(f"dim must be at most min(N, features) = {min(train.shape)}, got {dim}")
+    pca = PCA(n_components=dim, svd_solver="randomized", random_state=0).fit(train)
+    return (torch.from_numpy(pca.transform(train)).float(), torch.from_numpy(pca.transform(test)).float())
+
+
+def in_manifold(points, codes, k: int = 3, chunk_size: int = 2048) -> torch.Tensor:
+    """Whether each point lies in the region the codes occupy, estimated as a union of balls.
+
+    Each code c_n gets a ball reaching to its k-th nearest other code, of radius r_n; a point u is
+    inside when ||u - c_n|| <= r_n for some n (the k-NN manifold estimate of Kynkaenniemi et al., 2019).
+    The radii follow the codes' own spacing, so no scale has to be chosen. points (M, D), codes (N, D)
+    -> a boolean tensor (M,).
+    """
+    _check_positive_int("k", k)
+    _check_positive_int("chunk_size", chunk_size)
+    points, codes = _as_matrix("points", points), _as_matrix("codes", codes)
+    if points.shape[1] != codes.shape[1]:
+        raise ValueError(f"points and codes must have the same dimension, got {points.shape[1]} and {codes.shape[1]}")
+    if len(codes) <= k:
+        raise ValueError(f"codes must hold more than k = {k} rows, got {len(codes)}")
+    distance, _ = NearestNeighbors(n_neighbors=k + 1).fit(codes).kneighbors(codes)
+    radius = torch.from_numpy(distance[:, k]).float()  # column 0 is the code itself
+    codes_t, points_t = torch.from_numpy(codes).float(), torch.from_numpy(points).float()
+    return torch.cat([(torch.cdist(chunk, codes_t) <= radius).any(1) for chunk in points_t.split(chunk_size)])
+
+
+def precision_recall(data_codes, sample_codes, k: int = 3) -> tuple[float, float]:
+    """How well samples match data, both seen as codes (Kynkaenniemi et al., 2019):
+
+        precision = fraction of samples inside the data's region   (do samples land where data is?)
+        recall    = fraction of data inside the samples' region    (do samples reach all of the data?)
+
+    each region estimated by :func:`in_manifold` with ``k`` neighbours. Compare samplers with equal
+    numbers of samples, since the radii shrink as points get denser.
+    """
+    precision = in_manifold(sample_codes, data_codes, k).double().mean().item()
+    recall = in_manifold(data_codes, sample_codes, k).double().mean().item()
+    return precision, recall
