@@ -6,6 +6,8 @@ asks trains it, and the others load it), and returns it with its data and histor
 """
 from __future__ import annotations
 
+import torch
+
 from .data import MNISTDataModule
 from .models import VAE, AutoEncoder
 from .training import fit_cached
@@ -25,6 +27,7 @@ def trained_vae(latent_dim: int = 2, max_epochs: int = 10, seed: int = 0, data: 
                 **vae_kwargs):
     """A VAE with the course's settings trained for ``max_epochs`` (cached): returns (model, data, history)."""
     data = data if data is not None else course_data()
+    torch.manual_seed(seed)  # the initial weights, so the cached model does not depend on earlier draws
     model = VAE(latent_dim=latent_dim, hidden=vae_kwargs.pop("hidden", HIDDEN), **vae_kwargs)
     history = fit_cached(model, data, max_epochs=max_epochs, seed=seed)
     return model.eval(), data, history
@@ -34,6 +37,7 @@ def trained_autoencoder(latent_dim: int = 2, max_epochs: int = 10, seed: int = 0
                         data: MNISTDataModule | None = None, **ae_kwargs):
     """The deterministic counterpart of :func:`trained_vae`: returns (model, data, history)."""
     data = data if data is not None else course_data()
+    torch.manual_seed(seed)
     model = AutoEncoder(latent_dim=latent_dim, hidden=ae_kwargs.pop("hidden", HIDDEN), **ae_kwargs)
     history = fit_cached(model, data, max_epochs=max_epochs, seed=seed)
     return model.eval(), data, history
