@@ -75,8 +75,11 @@ def chapter_role(name, rawtext, text, lineno, inliner, options=None, content=Non
 
 
 def repository_role(name, rawtext, text, lineno, inliner, options=None, content=None):
-    """``{repository}`text``` links ``text`` to the course's repository (its address is kept in pyproject.toml)."""
-    return [nodes.reference(rawtext, text, refuri=REPOSITORY)], []
+    """``{repository}`text``` links ``text`` to the course's repository, ``{repository}`text <folder>``` to a
+    folder in it (the repository's address is kept in pyproject.toml)."""
+    label, _, folder = text.partition(" <")
+    uri = f"{REPOSITORY}/tree/main/{folder.rstrip('>')}" if folder else REPOSITORY
+    return [nodes.reference(rawtext, label, refuri=uri)], []
 
 
 def setup(app):
