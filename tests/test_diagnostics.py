@@ -110,7 +110,7 @@ def test_the_healthy_model_passes_every_check(healthy):
 
 
 @pytest.mark.parametrize("cls, check", [
-    (PixelMean, "reduction"), (LatentMean, "reduction"), (OutputAsStd, "encoder scale"),
+    (PixelMean, "loss terms"), (LatentMean, "loss terms"), (OutputAsStd, "encoder scale"),
     (NoReparam, "reparameterization"), (DoubleSigmoid, "decoder output"),
 ])
 def test_each_bug_fails_exactly_its_own_check(healthy, cls, check):
@@ -120,8 +120,8 @@ def test_each_bug_fails_exactly_its_own_check(healthy, cls, check):
 
 def test_per_pixel_mean_is_named_with_its_effective_beta(healthy):
     report = diagnose(copy_into(PixelMean, healthy), binary_images(256, seed=1)).set_index("check")
-    assert "mean over the 64 pixels" in report.loc["reduction", "advice"]
-    assert "effective beta 64" in report.loc["reduction", "measured"]
+    assert "mean over the 64 pixels" in report.loc["loss terms", "advice"]
+    assert "effective beta 64" in report.loc["loss terms", "measured"]
 
 
 def test_saturated_probabilities_fail_and_logits_do_not(healthy):
@@ -132,7 +132,10 @@ def test_saturated_probabilities_fail_and_logits_do_not(healthy):
         probs.decoder[-1].bias.fill_(20.0)
         logits = copy_into(VAE, healthy)
         logits.decoder[-1].bias.fill_(20.0)
-    assert "decoder output" in failures(diagnose(probs, x))
+    # every pixel saturated: no gradient reaches z at all, which is the decoder's fault, not the draw's
+    report = diagnose(probs, x).set_index("check")
+    assert failures(report.reset_index()) == {"decoder output"}
+    assert report.loc["reparameterization", "status"] == "warn"
     assert "decoder output" not in failures(diagnose(logits, x))
 
 
@@ -194,3 +197,18 @@ def test_bad_arguments_are_named(healthy):
         diagnose(healthy, x, n_samples=0)
     with pytest.raises(ValueError, match="report must be"):
         failures("not a report")
+
+
+class LogvarSampledAsStd(VAE):
+    def loss_terms(self, x):
+        mu, logvar = self.encoder_params(x)
+        z = mu + logvar * torch.randn_like(mu)  # the output used as sigma when sampling, as logvar in the KL
+        distortion = -self.decode(z).log_prob(x)
+        rate = 0.5 * (logvar.exp() + mu ** 2 - 1 - logvar).sum(-1)
+        return {"loss": distortion + rate, "elbo": -(distortion + rate), "rate": rate, "distortion": distortion}
+
+
+def test_a_loss_that_disagrees_with_encode_fails_the_loss_terms_check(healthy):
+    report = diagnose(copy_into(LogvarSampledAsStd, healthy), binary_images(256, seed=1)).set_index("check")
+    assert report.loc["loss terms", "status"] == "fail"
+    assert "times what encode/decode/prior give" in report.loc["loss terms", "advice"]

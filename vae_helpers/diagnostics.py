@@ -4,7 +4,7 @@ A VAE with a bug usually trains without an error; the bug shows only in the numb
 recomputes a quantity from the model's own distributions, q(z|x) = ``encode(x)``, p(x|z) = ``decode(z)``
 and p(z) = ``prior``, and compares it with what ``loss_terms(x)`` reports or with what the data need:
 
-    reduction           the logged distortion and rate against E_q[-log p(x|z)], summed over pixels, and
+    loss terms          the logged distortion and rate against E_q[-log p(x|z)], summed over pixels, and
                         KL(q(z|x) || p(z)), summed over latent dimensions; 1/n_pixels means a per-pixel mean
     likelihood          binary data under a Bernoulli; a Gaussian's sigma^2 against the mean squared error
                         of the reconstructions, which is the maximum-likelihood sigma^2
@@ -28,10 +28,10 @@ from torch.distributions import Bernoulli, ContinuousBernoulli, Distribution, In
 from .latents import active_units, kl_per_dimension
 
 #: The checks, in the order they are reported.
-CHECKS = ("reduction", "likelihood", "encoder scale", "decoder output", "reparameterization", "collapse",
+CHECKS = ("loss terms", "likelihood", "encoder scale", "decoder output", "reparameterization", "collapse",
           "finite")
 #: A symptom and the checks whose failure explains it.
-SYMPTOMS = {"collapse": ("reduction", "likelihood", "reparameterization"),
+SYMPTOMS = {"collapse": ("loss terms", "likelihood", "decoder output", "reparameterization"),
             "finite": ("encoder scale", "decoder output")}
 #: A latent dimension is active when its code mean varies across the data by more than this (Burda et al., 2016).
 ACTIVE_VARIANCE = 0.01
@@ -68,14 +68,14 @@ def _kl(q: Distribution, prior: Distribution, z: torch.Tensor) -> torch.Tensor:
         return (q.log_prob(z) - prior.log_prob(z)).mean(0)
 
 
-def _check_reduction(terms, ref_distortion, ref_rate, n_pixels: int, n_latent: int) -> dict:
+def _check_loss_terms(terms, ref_distortion, ref_rate, n_pixels: int, n_latent: int) -> dict:
     if "distortion" not in terms or "rate" not in terms:
-        return _row("reduction", "warn", f"loss_terms returns {sorted(terms)}",
+        return _row("loss terms", "warn", f"loss_terms returns {sorted(terms)}",
                     "return 'distortion' and 'rate' too, so that their scales can be checked")
     logged_d, logged_r = terms["distortion"].detach().mean().item(), terms["rate"].detach().mean().item()
     ref_d, ref_r = ref_distortion.mean().item(), ref_rate.mean().item()
     if not all(map(math.isfinite, (logged_d, logged_r, ref_d, ref_r))):
-        return _row("reduction", "warn", "skipped: the terms are not finite", "see the 'finite' check")
+        return _row("loss terms", "warn", "skipped: the terms are not finite", "see the 'finite' check")
     ratio_d = logged_d / ref_d if ref_d else float("nan")
     ratio_r = logged_r / ref_r if ref_r > 1e-2 else float("nan")  # a collapsed rate is too small to compare
     problems, scales = [], {}
@@ -100,10 +100,10 @@ def _check_reduction(terms, ref_distortion, ref_rate, n_pixels: int, n_latent: i
                 f"rate {logged_r:.4g} vs KL {ref_r:.4g} nats"
                 + ("" if math.isnan(ratio_r) else f" (x{ratio_r:.3g})") + f"; effective beta {beta:.3g}")
     if problems:
-        return _row("reduction", "fail", measured,
+        return _row("loss terms", "fail", measured,
                     "; ".join(problems) + ": sum -log p(x|z) over pixels and the KL over latent dimensions, "
                     f"then average over the batch (the loss as written weighs the rate like beta = {beta:.3g})")
-    return _row("reduction", "ok", measured)
+    return _row("loss terms", "ok", measured)
 
 
 def _check_likelihood(x, px, learned_scale: bool) -> dict:
@@ -174,26 +174,37 @@ def _check_decoder_output(px, given: dict[str, torch.Tensor]) -> dict:
     return _row("decoder output", "ok", f"{type(base).__name__}: not checked")
 
 
-def _check_reparameterization(terms, encoder_params) -> dict:
-    def norm(name):
+def _check_reparameterization(terms, params, encoder_params) -> dict:
+    def norms(name):
+        """Gradient norms of the term's batch mean on the encoder's parameters and on all the others."""
         t = terms.get(name)
-        if t is None or not t.requires_grad:
-            return 0.0
-        grads = torch.autograd.grad(t.mean(), encoder_params, allow_unused=True, retain_graph=True)
-        return math.sqrt(sum(g.pow(2).sum().item() for g in grads if g is not None))
+        if t is None or not t.requires_grad or not params:
+            return 0.0, 0.0
+        grads = torch.autograd.grad(t.mean(), params, allow_unused=True, retain_graph=True)
+        encoder, other = 0.0, 0.0
+        for p, g in zip(params, grads):
+            if g is not None:
+                if any(p is e for e in encoder_params):
+                    encoder += g.pow(2).sum().item()
+                else:
+                    other += g.pow(2).sum().item()
+        return math.sqrt(encoder), math.sqrt(other)
 
     if "distortion" not in terms:
         return _row("reparameterization", "warn", f"loss_terms returns {sorted(terms)}",
                     "return 'distortion' too, so that its gradient can be checked")
     if not encoder_params:
         return _row("reparameterization", "warn", "no parameter of the model changes q(z|x)")
-    g_distortion, g_rate = norm("distortion"), norm("rate")
-    measured = (f"gradient norm on the encoder: {g_distortion:.3g} from the distortion, "
-                f"{g_rate:.3g} from the rate")
-    if g_distortion == 0:
+    (g_distortion, g_decoder), (g_rate, _) = norms("distortion"), norms("rate")
+    measured = (f"gradient norm of the distortion: {g_distortion:.3g} on the encoder, {g_decoder:.3g} on the "
+                f"decoder; of the rate: {g_rate:.3g} on the encoder")
+    if g_distortion == 0 and g_decoder > 0:
         return _row("reparameterization", "fail", measured,
-                    "no gradient reaches the encoder through z: draw z with q.rsample() (z = mu + sigma * eps), "
-                    "not q.sample()")
+                    "the distortion trains the decoder but no gradient reaches the encoder through z: draw z with "
+                    "q.rsample() (z = mu + sigma * eps), not q.sample()")
+    if g_distortion == 0:
+        return _row("reparameterization", "warn", measured,
+                    "the distortion has no gradient at all (a saturated decoder?), so none reaches the encoder")
     return _row("reparameterization", "ok", measured)
 
 
@@ -279,7 +290,7 @@ def _run(model, x: torch.Tensor, n_samples: int) -> list[dict]:
         grads = torch.autograd.grad(outputs, params, allow_unused=True) if torch.is_tensor(outputs) else []
         encoder_params = [p for p, g in zip(params, grads) if g is not None and g.abs().sum() > 0]
         terms = model.loss_terms(x)
-        reparameterization = _check_reparameterization(terms, encoder_params)
+        reparameterization = _check_reparameterization(terms, params, encoder_params)
         learned_scale = bool(getattr(_base(model.decode(q.rsample())), "scale", torch.zeros(())).requires_grad)
     with torch.no_grad():
         q = model.encode(x)
@@ -291,7 +302,7 @@ def _run(model, x: torch.Tensor, n_samples: int) -> list[dict]:
         ref_rate = _kl(q, model.prior, z)
         n_pixels, n_latent = x[0].numel(), z.shape[-1]
         rows = [
-            _check_reduction(terms, ref_distortion, ref_rate, n_pixels, n_latent),
+            _check_loss_terms(terms, ref_distortion, ref_rate, n_pixels, n_latent),
             _check_likelihood(x, px, learned_scale),
             _check_encoder_scale(q),
             _check_decoder_output(px, px_given),
