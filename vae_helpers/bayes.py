@@ -20,12 +20,16 @@ from __future__ import annotations
 import torch
 from torch.distributions import Categorical
 
+from .linear_gaussian import _check_int, _check_seed, _show
+
 
 def _check_probabilities(name: str, t, dim: int) -> torch.Tensor:
-    if not isinstance(t, torch.Tensor) or not t.is_floating_point() or t.dim() != dim:
-        shape = "(K,)" if dim == 1 else "(K, M)"
-        got = f"shape {tuple(t.shape)}, dtype {t.dtype}" if isinstance(t, torch.Tensor) else type(t).__name__
-        raise ValueError(f"{name} must be a floating-point tensor of shape {shape}, got {got}")
+    shape = "(K,)" if dim == 1 else "(K, M)"
+    if not isinstance(t, torch.Tensor):
+        raise TypeError(f"{name} must be a floating-point tensor of shape {shape}, got {type(t).__name__}")
+    if not t.is_floating_point() or t.dim() != dim:
+        raise ValueError(f"{name} must be a floating-point tensor of shape {shape}, got shape {tuple(t.shape)}, "
+                         f"dtype {t.dtype}")
     if (t < 0).any() or not torch.isfinite(t).all():
         raise ValueError(f"{name} must hold finite, non-negative probabilities")
     sums = t.sum(-1)
@@ -35,12 +39,30 @@ def _check_probabilities(name: str, t, dim: int) -> torch.Tensor:
     return t
 
 
+def _check_values(name: str, values, size: int) -> torch.Tensor:
+    """``values`` (an int, a sequence or a tensor of ints) as an integer tensor, each in 0..size-1."""
+    expected = f"{name} must hold integers in 0..{size - 1}"
+    try:
+        t = torch.as_tensor(values)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"{expected} (an int, a list or a tensor of ints), got {_show(values)}") from None
+    small = t.numel() <= 10  # small enough to show every value
+    if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
+        got = t.tolist() if small else f"a tensor of shape {tuple(t.shape)}"
+        raise ValueError(f"{expected}, got {got} of dtype {t.dtype}")
+    if t.numel() and ((t < 0).any() or (t >= size).any()):
+        got = t.tolist() if small else f"values in {t.min().item()}..{t.max().item()}"
+        raise ValueError(f"{expected}, got {got}")
+    return t
+
+
 class DiscreteLatentModel:
     """p(z) = Categorical(``prior_probs``), p(x|z) = Categorical(``likelihood[z]``).
 
     Args:
         prior_probs: (K,) probabilities of the K values of z.
-        likelihood: (K, M) table, ``likelihood[z, x]`` = p(x|z); each row sums to 1.
+        likelihood: (K, M) table, ``likelihood[z, x]`` = p(x|z); each row sums to 1. It is converted to
+            prior_probs' dtype.
     """
 
     def __init__(self, prior_probs: torch.Tensor, likelihood: torch.Tensor):
@@ -52,12 +74,6 @@ class DiscreteLatentModel:
         self.prior_probs, self.likelihood = prior_probs, likelihood.to(prior_probs.dtype)
         self.z_size, self.x_size = likelihood.shape
 
-    def _check_x(self, x) -> torch.Tensor:
-        x = torch.as_tensor(x)
-        if x.is_floating_point() or x.dtype == torch.bool or (x < 0).any() or (x >= self.x_size).any():
-            raise ValueError(f"x must hold integers in 0..{self.x_size - 1}, got {x.tolist()}")
-        return x
-
     @property
     def prior(self) -> Categorical:
         """p(z)."""
@@ -65,10 +81,7 @@ class DiscreteLatentModel:
 
     def decode(self, z) -> Categorical:
         """The likelihood p(x|z) for integer z of any shape: a Categorical with batch shape z.shape."""
-        z = torch.as_tensor(z)
-        if z.is_floating_point() or (z < 0).any() or (z >= self.z_size).any():
-            raise ValueError(f"z must hold integers in 0..{self.z_size - 1}, got {z.tolist()}")
-        return Categorical(probs=self.likelihood[z])
+        return Categorical(probs=self.likelihood[_check_values("z", z, self.z_size)])
 
     def joint(self) -> torch.Tensor:
         """p(z, x) = p(z) p(x|z) for every pair: (K, M), summing to 1."""
@@ -80,11 +93,11 @@ class DiscreteLatentModel:
 
     def log_evidence(self, x) -> torch.Tensor:
         """log p(x) for integer x of any shape."""
-        return self.evidence().log()[self._check_x(x)]
+        return self.evidence().log()[_check_values("x", x, self.x_size)]
 
     def posterior(self, x) -> Categorical:
         """p(z|x) = p(z, x) / p(x) for integer x of any shape: a Categorical over z, batch shape x.shape."""
-        x = self._check_x(x)
+        x = _check_values("x", x, self.x_size)
         evidence = self.evidence()[x]
         if (evidence == 0).any():
             raise ValueError("x includes a value with p(x) = 0, for which p(z|x) is undefined")
@@ -92,8 +105,8 @@ class DiscreteLatentModel:
 
     def sample(self, n: int, seed: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """The generative story, n times: z ~ p(z), then x ~ p(x|z). Returns (z (n,), x (n,)), integers."""
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"n must be a positive integer, got {n!r}")
+        _check_int("n", n, expected="a positive integer")
+        _check_seed(seed)
         g = torch.Generator().manual_seed(seed) if seed is not None else None
         z = torch.multinomial(self.prior_probs, n, replacement=True, generator=g)
         x = torch.multinomial(self.likelihood[z], 1, generator=g).squeeze(-1)
