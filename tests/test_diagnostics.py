@@ -212,3 +212,4 @@ def test_a_loss_that_disagrees_with_encode_fails_the_loss_terms_check(healthy):
     report = diagnose(copy_into(LogvarSampledAsStd, healthy), binary_images(256, seed=1)).set_index("check")
     assert report.loc["loss terms", "status"] == "fail"
     assert "times what encode/decode/prior give" in report.loc["loss terms", "advice"]
+    assert "draw z from the q that encode returns" in report.loc["loss terms", "advice"]

@@ -78,7 +78,7 @@ def _check_loss_terms(terms, ref_distortion, ref_rate, n_pixels: int, n_latent: 
         return _row("loss terms", "warn", "skipped: the terms are not finite", "see the 'finite' check")
     ratio_d = logged_d / ref_d if ref_d else float("nan")
     ratio_r = logged_r / ref_r if ref_r > 1e-2 else float("nan")  # a collapsed rate is too small to compare
-    problems, scales = [], {}
+    problems, scales, unexplained = [], {}, False
     for name, ratio in (("distortion", ratio_d), ("rate", ratio_r)):
         scales[name] = 1.0  # the reduction found, exactly: the measured ratio carries Monte Carlo noise
         if math.isnan(ratio) or _close(ratio, 1.0):
@@ -92,13 +92,19 @@ def _check_loss_terms(terms, ref_distortion, ref_rate, n_pixels: int, n_latent: 
         else:
             problems.append(f"the {name} is {ratio:.3g} times what encode/decode/prior give")
             scales[name] = ratio
+            unexplained = True
     # the loss's weight on the rate in units of the ELBO's: loss = s_d d + w s_r r = s_d (d + beta r)
     d, r, loss = (terms[k].detach().double() for k in ("distortion", "rate", "loss"))
     w = ((loss - d) * r).sum() / r.pow(2).sum() if r.abs().max() > 0 else torch.tensor(float("nan"))
     beta = w.item() * scales["rate"] / scales["distortion"]
     measured = (f"distortion {logged_d:.4g} vs E_q[-log p(x|z)] {ref_d:.4g} nats (x{ratio_d:.3g}); "
                 f"rate {logged_r:.4g} vs KL {ref_r:.4g} nats"
-                + ("" if math.isnan(ratio_r) else f" (x{ratio_r:.3g})") + f"; effective beta {beta:.3g}")
+                + ("" if math.isnan(ratio_r) else f" (x{ratio_r:.3g})")
+                + ("" if unexplained else f"; effective beta {beta:.3g}"))
+    if problems and unexplained:
+        return _row("loss terms", "fail", measured,
+                    "; ".join(problems) + ": loss_terms does not compute what encode, decode and prior describe; "
+                    "draw z from the q that encode returns, and score it with decode and prior")
     if problems:
         return _row("loss terms", "fail", measured,
                     "; ".join(problems) + ": sum -log p(x|z) over pixels and the KL over latent dimensions, "
