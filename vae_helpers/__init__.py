@@ -2,12 +2,19 @@
 
 One module per idea, named as in the lessons:
 
-- :mod:`~vae_helpers.data`: MNIST as in-memory tensors (``MNISTDataModule``).
+- :mod:`~vae_helpers.bayes`: a discrete latent-variable model where Bayes' rule is exact by enumeration.
+- :mod:`~vae_helpers.linear_gaussian`: a continuous one where prior, posterior and evidence are exact.
+- :mod:`~vae_helpers.grid`: the posterior and the evidence of any small-latent model on a grid.
 - :mod:`~vae_helpers.divergences`: KL divergences between Gaussians, closed form and Monte Carlo.
-- :mod:`~vae_helpers.linear_gaussian`: a latent-variable model where Bayes' rule is exact.
+- :mod:`~vae_helpers.inference`: variational inference per data point, and amortized by an encoder.
+- :mod:`~vae_helpers.data`: MNIST as in-memory tensors (``MNISTDataModule``).
 - :mod:`~vae_helpers.models`: ``AutoEncoder`` and ``VAE`` as Lightning modules.
 - :mod:`~vae_helpers.estimators`: the ELBO, the importance-weighted bound and log p(x).
-- :mod:`~vae_helpers.training`: ``fit``, one quiet, seeded call to train.
+- :mod:`~vae_helpers.training`: ``fit``, one quiet, seeded call to train (and ``fit_cached``).
+- :mod:`~vae_helpers.recipes`: the MNIST models the lessons share, trained once and cached.
+- :mod:`~vae_helpers.evaluation`: how good codes and samples are (kNN accuracy, precision and recall).
+- :mod:`~vae_helpers.latents`: active units, KL per dimension, the aggregate posterior, I(x; z).
+- :mod:`~vae_helpers.diagnostics`: ``diagnose(model, x)``, checks that name the usual VAE bugs.
 - :mod:`~vae_helpers.plots`: the figures the lessons draw.
 """
 from .data import MNISTDataModule, default_data_dir, load_mnist

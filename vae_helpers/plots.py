@@ -112,7 +112,7 @@ def plot_encodings(mu: torch.Tensor, logvar: torch.Tensor, labels: torch.Tensor 
                              edgecolor=color, alpha=0.25, linewidth=0.5))
     lo, hi = (mu - n_std * std).min(0), (mu + n_std * std).max(0)
     ax.set(xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1]), xlabel="$z_1$", ylabel="$z_2$", title=title)
-    ax.set_aspect("equal", adjustable="datalim")
+    ax.set_aspect("equal", adjustable="box")  # keep the limits just set; "datalim" would override them
     return ax
 
 
