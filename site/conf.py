@@ -7,7 +7,7 @@ typeset by a copy of MathJax served from the site itself, and nothing is fetched
 from __future__ import annotations
 
 import importlib.util
-import tomllib
+import sys
 from pathlib import Path
 
 from docutils import nodes
@@ -16,8 +16,10 @@ from sphinx import addnodes
 HERE = Path(__file__).resolve().parent
 # In the staged copy the repository is two levels up (build/site_src); when read in place, one.
 ROOT = next(p for p in (HERE.parent, HERE.parent.parent) if (p / "pyproject.toml").exists())
-with open(ROOT / "pyproject.toml", "rb") as f:
-    REPOSITORY = tomllib.load(f)["project"]["urls"]["Repository"]
+sys.path.insert(0, str(ROOT / "tools"))
+from colab import BRANCH, repository_url  # noqa: E402  (the repository's address, kept in pyproject.toml)
+
+REPOSITORY = repository_url()
 
 project = "Variational autoencoders, from Bayes' rule to the ELBO"
 author = "the course's authors"
@@ -48,7 +50,7 @@ html_show_sourcelink = False
 html_last_updated_fmt = None
 html_theme_options = {
     "repository_url": REPOSITORY,
-    "repository_branch": "main",
+    "repository_branch": BRANCH,
     "path_to_docs": "",  # the staged notebooks sit at notebooks/, as in the repository
     "use_repository_button": True,
     "use_download_button": True,
@@ -78,7 +80,7 @@ def repository_role(name, rawtext, text, lineno, inliner, options=None, content=
     """``{repository}`text``` links ``text`` to the course's repository, ``{repository}`text <folder>``` to a
     folder in it (the repository's address is kept in pyproject.toml)."""
     label, _, folder = text.partition(" <")
-    uri = f"{REPOSITORY}/tree/main/{folder.rstrip('>')}" if folder else REPOSITORY
+    uri = f"{REPOSITORY}/tree/{BRANCH}/{folder.rstrip('>')}" if folder else REPOSITORY
     return [nodes.reference(rawtext, label, refuri=uri)], []
 
 
