@@ -9,9 +9,11 @@ import torch
 from vae_helpers import VAE, AutoEncoder, MNISTDataModule, fit
 
 
-@pytest.fixture(autouse=True)
+@pytest.fixture(autouse=True, scope="module")
 def one_thread():
-    # the models here are tiny: on a small shared machine a second thread costs more than it gains
+    # the models here are tiny: on a small shared machine a second thread costs more than it gains.
+    # Module scope, so that the module-scoped run below and the resumed runs use the same thread count:
+    # a float sum split over another number of threads rounds differently.
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

@@ -17,7 +17,7 @@ import torch
 from pytorch_lightning.trainer.states import TrainerFn
 from torch import nn
 from torch.distributions import Bernoulli, Independent, Normal
-from torchmetrics import MeanMetric
+from torchmetrics import Metric
 
 from .divergences import kl_normal_std_normal, sample_with_log_prob
 
@@ -74,6 +74,27 @@ def _describe(name: str, hparams: dict) -> str:
     return f"{name}({', '.join(f'{k}={v!r}' for k, v in hparams.items())})"
 
 
+class TermMeans(Metric):
+    """Epoch means of several per-example terms at once: update with a (T, B) tensor, compute gives (T,).
+
+    torchmetrics sums the totals and the count over processes before dividing, so the mean is exact under
+    DDP too, even when processes hold different numbers of examples. One update per step for all terms
+    keeps the bookkeeping a small fraction of a training step. NaNs are kept: a NaN shows in the mean.
+    """
+
+    def __init__(self, n_terms: int):
+        super().__init__()
+        self.add_state("total", default=torch.zeros(n_terms, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("count", default=torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
+
+    def update(self, values: torch.Tensor) -> None:
+        self.total += values.sum(dim=1, dtype=torch.float64)
+        self.count += values.shape[1]
+
+    def compute(self) -> torch.Tensor:
+        return (self.total / self.count).float()
+
+
 class LatentVariableModule(pl.LightningModule):
     """What the AE and the VAE share: Adam, input checks, logging, a guard against NaN losses and checks
     on the checkpoints it loads.
@@ -96,11 +117,7 @@ class LatentVariableModule(pl.LightningModule):
         self.input_shape = tuple(input_shape)
         self.input_dim = math.prod(self.input_shape)
         self.lr = lr
-        # Epoch means kept by torchmetrics: it sums values and counts across processes, so the mean is
-        # exact under DDP too, even when processes hold different numbers of examples. NaNs are kept, not
-        # dropped: a NaN shows in the mean instead of vanishing, and no per-batch NaN test syncs the GPU.
-        self.train_means = nn.ModuleDict({name: MeanMetric(nan_strategy="disable") for name in self.terms})
-        self.val_means = nn.ModuleDict({name: MeanMetric(nan_strategy="disable") for name in self.terms})
+        self.train_means, self.val_means = TermMeans(len(self.terms)), TermMeans(len(self.terms))
 
     def check_images(self, x: torch.Tensor, unit_interval: bool | None = None) -> None:
         """Raise a clear error unless x is a tensor of shape (B, *input_shape) with the weights' dtype,
@@ -138,13 +155,14 @@ class LatentVariableModule(pl.LightningModule):
     def _terms(self, batch, stage: str) -> dict[str, torch.Tensor]:
         x = batch[0] if isinstance(batch, (tuple, list)) else batch
         terms = self.loss_terms(x)
-        for name, value in terms.items():
-            getattr(self, f"{stage}_means")[name].update(value.detach())
+        getattr(self, f"{stage}_means").update(torch.stack([terms[name].detach() for name in self.terms]))
         return terms
 
     def _log_epoch_means(self, stage: str) -> None:
-        for name, metric in getattr(self, f"{stage}_means").items():
-            self.log(f"{stage}/{name}", metric)
+        means = getattr(self, f"{stage}_means")
+        for name, value in zip(self.terms, means.compute().reshape(-1)):  # summed over processes already
+            self.log(f"{stage}/{name}", value)
+        means.reset()
 
     def training_step(self, batch, batch_idx):
         terms = self._terms(batch, "train")
