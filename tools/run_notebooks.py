@@ -20,12 +20,25 @@ from colab import add_colab
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def drop_figure_reprs(nb) -> None:
+    """Remove the '<Figure size ...>' text that matplotlib stores beside each figure's PNG.
+
+    Viewers that cannot show the image would print that text instead; the image is what a reader needs.
+    """
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            if "image/png" in data and str(data.get("text/plain", "")).startswith("<Figure size"):
+                del data["text/plain"]
+
+
 def execute(path: Path, timeout: int = 600) -> float:
     nb = nbformat.read(path, as_version=4)
     add_colab(nb, path)
     start = time.perf_counter()
     NotebookClient(nb, timeout=timeout, kernel_name="python3", resources={"metadata": {"path": str(path.parent)}}).execute()
     seconds = time.perf_counter() - start
+    drop_figure_reprs(nb)
     nbformat.write(nb, path)
     return seconds
 
