@@ -15,6 +15,8 @@ import torch
 from sklearn.decomposition import PCA
 from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
 
+from .latents import encode_batches
+
 
 def _numpy(t) -> np.ndarray:
     return t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
@@ -47,29 +49,15 @@ def knn_accuracy(train_codes, train_labels, test_codes, test_labels, k: int = 5)
     return float(classifier.score(test_codes, _numpy(test_labels)))
 
 
-@torch.no_grad()
 def codes(model, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """One code per image, encoded ``batch_size`` at a time: (N, ...) -> (N, D).
 
     ``model.encode(x)`` may return points (an ``AutoEncoder``: z = f(x)) or a distribution q(z|x) (a
     ``VAE``), in which case its mean E_q[z] = mu(x) is the code.
     """
-    if not isinstance(x, torch.Tensor) or x.dim() < 2 or len(x) == 0:
-        raise ValueError(f"x must be a non-empty tensor of examples (N, ...), got "
-                         f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
     _check_positive_int("batch_size", batch_size)
-    was_training = getattr(model, "training", False)
-    if hasattr(model, "eval"):
-        model.eval()
-    try:
-        parts = []
-        for xb in x.split(batch_size):
-            out = model.encode(xb)
-            parts.append(out if isinstance(out, torch.Tensor) else out.mean)
-    finally:
-        if was_training:
-            model.train()
-    return torch.cat(parts)
+    outputs = encode_batches(model, x, batch_size)
+    return torch.cat([out if isinstance(out, torch.Tensor) else out.mean for out in outputs])
 
 
 def pca_codes(train_x, test_x, dim: int = 2) -> tuple[torch.Tensor, torch.Tensor]:

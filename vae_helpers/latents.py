@@ -41,23 +41,29 @@ def _check_positive_int(name: str, value) -> None:
 
 
 @torch.no_grad()
-def encode_dataset(model, x: torch.Tensor, batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
-    """(mu, logvar) of q(z|x_n) for every x_n, encoded ``batch_size`` at a time: (N, ...) -> two (N, D).
-
-    ``model.encode(x)`` must return a diagonal Gaussian (a distribution with ``mean`` and ``variance``).
-    """
+def encode_batches(model, x: torch.Tensor, batch_size: int = 1000) -> list:
+    """``model.encode`` on x (N, ...), ``batch_size`` examples at a time, in evaluation mode and without
+    gradients; returns the list of outputs (points or distributions q(z|x)), one per batch."""
     if not isinstance(x, torch.Tensor) or x.dim() < 2 or len(x) == 0:
-        raise ValueError(f"x must be a tensor of shape (N, ...) with N >= 1, got "
+        raise ValueError(f"x must be a non-empty tensor of examples (N, ...), got "
                          f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
     _check_positive_int("batch_size", batch_size)
     was_training = getattr(model, "training", False)
     if hasattr(model, "eval"):
         model.eval()
     try:
-        qs = [model.encode(xb) for xb in x.split(batch_size)]
+        return [model.encode(xb) for xb in x.split(batch_size)]
     finally:
         if was_training:
             model.train()
+
+
+def encode_dataset(model, x: torch.Tensor, batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
+    """(mu, logvar) of q(z|x_n) for every x_n, encoded ``batch_size`` at a time: (N, ...) -> two (N, D).
+
+    ``model.encode(x)`` must return a diagonal Gaussian (a distribution with ``mean`` and ``variance``).
+    """
+    qs = encode_batches(model, x, batch_size)
     return torch.cat([q.mean for q in qs]), torch.cat([q.variance.log() for q in qs])
 
 
