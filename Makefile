@@ -5,13 +5,14 @@
 #   make lab        open the notebooks in JupyterLab
 #   make test       unit tests, every notebook under nbval, the student copies and the site (in headless Chromium)
 #   make benchmark  the training-speed benchmark
+#   make nll        the log-likelihood benchmark: train for MINUTES (default 10), then the test NLL
 
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 PY := $(VENV)/bin/python
 READY := $(VENV)/.ready
 
-.PHONY: setup course notebooks exercises site lab test benchmark clean
+.PHONY: setup course notebooks exercises site lab test benchmark nll clean
 
 setup: $(READY)
 
@@ -48,6 +49,10 @@ test: $(READY)
 
 benchmark: $(READY)
 	$(PY) benchmarks/train_speed.py
+
+MINUTES ?= 10
+nll: $(READY)
+	$(PY) benchmarks/nll.py --minutes $(MINUTES) --save benchmarks/results/nll-$(MINUTES)min.json
 
 clean:
 	rm -rf $(VENV) build

@@ -324,7 +324,9 @@ class VAE(LatentVariableModule):
     def encoder_params(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mu, logvar) of q(z|x), each (B, D)."""
         self.check_images(x)
-        mu, logvar = self.encoder(x.flatten(1)).chunk(2, dim=-1)
+        # under mixed precision (bf16 autocast) the layers run in bfloat16; q's parameters and the loss
+        # are kept in the images' precision
+        mu, logvar = self.encoder(x.flatten(1)).to(x.dtype).chunk(2, dim=-1)
         return mu, logvar
 
     def encode(self, x: torch.Tensor) -> Independent:
@@ -335,7 +337,7 @@ class VAE(LatentVariableModule):
     def decode(self, z: torch.Tensor) -> Independent:
         """p(x|z) for z of shape (..., D): batch shape (...), event shape input_shape; ``.mean`` is an image."""
         self.check_codes(z)
-        out = self.decoder(z).view(*z.shape[:-1], *self.input_shape)
+        out = self.decoder(z).to(z.dtype).view(*z.shape[:-1], *self.input_shape)
         if self.likelihood == "bernoulli":
             # logits, not probabilities: log-sigmoid stays finite where sigmoid would round to 0 or 1
             return Independent(Bernoulli(logits=out, validate_args=False), len(self.input_shape))
