@@ -138,7 +138,8 @@ def main() -> None:
     settings = dict(latent_dim=args.latent_dim, hidden=tuple(args.hidden), activation=args.activation, lr=args.lr,
                     warmup_steps=round(args.kl_warmup * steps_per_epoch))
     model = VAE(**settings) if args.k_train == 1 else IWAE(k_train=args.k_train, **settings)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {vars(args)}", flush=True)
+    recipe = {key: value for key, value in vars(args).items() if key != "save"}
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {recipe}", flush=True)
 
     start = time.monotonic()
     history = fit(model, datamodule, max_epochs=100_000, seed=args.seed, limit_val_batches=0,
@@ -160,7 +161,7 @@ def main() -> None:
     figures = dict(nll_nats=round(result.nll_nats, 2), neg_elbo_nats=round(result.neg_elbo_nats, 2),
                    bits_per_dim=round(result.bits_per_dim, 4), minutes=args.minutes, epochs=round(epochs, 1),
                    steps=model.global_step, eval_minutes=round(eval_seconds / 60, 2), k=args.k,
-                   test_images=result.n, recipe={k: v for k, v in vars(args).items() if k not in ("save",)},
+                   test_images=result.n, recipe=recipe,
                    torch=torch.__version__, threads=torch.get_num_threads())
     if args.save:
         args.save.parent.mkdir(parents=True, exist_ok=True)

@@ -74,3 +74,21 @@ def test_a_short_run_prints_its_figures_and_saves_them(tmp_path):
     saved = json.loads(out.read_text())
     assert saved["nll_nats"] == pytest.approx(float(last.split()[0].split("=")[1]), abs=0.006)
     assert saved["nll_nats"] < saved["neg_elbo_nats"] and saved["test_images"] == 50 and saved["k"] == 10
+
+
+def test_lesson_06_quotes_the_saved_benchmark_figures():
+    """Lesson 06 quotes the benchmark's figures (it cannot rerun an hour of training); they must be the
+    figures the benchmark saved in benchmarks/results/, so that a rerun that changes them shows here."""
+    import ast
+
+    import nbformat
+
+    lesson = nbformat.read(ROOT / "notebooks" / "06_full_elbo.ipynb", as_version=4)
+    source = next(c.source for c in lesson.cells if c.cell_type == "code" and "reference_runs = {" in c.source)
+    literal = source[source.index("{", source.index("reference_runs = {")):]
+    quoted = ast.literal_eval(literal[: literal.index("\n}") + 2])
+    assert set(quoted) == {10, 60}
+    for minutes, figures in quoted.items():
+        saved = json.loads((ROOT / "benchmarks" / "results" / f"nll-{minutes}min.json").read_text())
+        assert saved["minutes"] == minutes and saved["test_images"] == 10_000 and saved["k"] == 1000
+        assert figures == {key: saved[key] for key in figures}, f"lesson 06 misquotes the {minutes}-minute run"
