@@ -15,8 +15,8 @@ import time
 from pathlib import Path
 
 import nbformat
-from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
+from traitlets.config import Config
 
 from colab import add_colab
 
@@ -41,8 +41,9 @@ def execute(path: Path, timeout: int = 600) -> float:
     start = time.perf_counter()
     # the kernel talks over local sockets (IPC), not TCP, so it has no reason to print a security warning
     with tempfile.TemporaryDirectory() as sockets:
-        km = KernelManager(kernel_name="python3", transport="ipc", ip=os.path.join(sockets, "kernel"))
-        NotebookClient(nb, km=km, timeout=timeout, resources={"metadata": {"path": str(path.parent)}}).execute()
+        ipc = Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(sockets, "kernel")}})
+        NotebookClient(nb, config=ipc, timeout=timeout, kernel_name="python3",
+                       resources={"metadata": {"path": str(path.parent)}}).execute()
     seconds = time.perf_counter() - start
     drop_figure_reprs(nb)
     nbformat.write(nb, path)
