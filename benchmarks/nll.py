@@ -157,7 +157,7 @@ def main() -> None:
     start = time.monotonic()
     torch.manual_seed(args.seed + 1)
     device = "cuda" if args.accelerator != "cpu" and torch.cuda.is_available() else "cpu"
-    result = log_likelihood(model.float().to(device), test, k=args.k, batch_size=100, chunk_size=min(args.k, 1000))
+    result = log_likelihood(model.to(device), test, k=args.k, batch_size=100, chunk_size=min(args.k, 1000))
     eval_seconds = time.monotonic() - start
     print(f"test: {result} (evaluation {eval_seconds / 60:.2f} min)")
     figures = dict(nll_nats=round(result.nll_nats, 2), neg_elbo_nats=round(result.neg_elbo_nats, 2),
