@@ -1,7 +1,11 @@
+import os
+
 import pandas as pd
 import pytest
+import pytorch_lightning as pl
+import torch
 
-from vae_helpers import VAE, AutoEncoder, MNISTDataModule, fit, fit_cached
+from vae_helpers import VAE, AutoEncoder, MNISTDataModule, fit, fit_cached, training
 
 
 def small_data(seed=0):
@@ -35,6 +39,38 @@ def test_fit_rejects_bad_arguments():
         fit("vae", small_data())
     with pytest.raises(ValueError, match="max_epochs"):
         fit(VAE(), small_data(), max_epochs=0)
+
+
+NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
+
+
+class EnvDuringTraining(pl.Callback):
+    def on_train_start(self, trainer, pl_module):
+        self.value = os.environ.get(NVML_CHECK)
+
+
+@pytest.mark.parametrize("nvml_loads", [False, True])
+def test_fit_lifts_the_nvml_check_only_where_nvml_cannot_load(monkeypatch, nvml_loads):
+    monkeypatch.setenv(NVML_CHECK, "1")  # what importing Lightning does
+    monkeypatch.setattr(torch.version, "cuda", "12.4")
+    monkeypatch.setattr(training, "_nvml_loads", lambda: nvml_loads)
+    seen = EnvDuringTraining()
+    fit(VAE(latent_dim=2, hidden=(16,)), small_data(), max_steps=2, callbacks=[seen])
+    assert seen.value == ("1" if nvml_loads else None)
+    assert os.environ.get(NVML_CHECK) == "1"  # put back after training
+
+
+def test_without_nvml_torch_gives_the_same_answer_either_way(monkeypatch):
+    if training._nvml_loads():
+        pytest.skip("NVML loads on this machine; asking the CUDA runtime here would initialise CUDA")
+    answers = []
+    for value in ("1", None):
+        if value is None:
+            monkeypatch.delenv(NVML_CHECK, raising=False)
+        else:
+            monkeypatch.setenv(NVML_CHECK, value)
+        answers.append((torch.cuda.is_available(), torch.cuda.device_count()))
+    assert answers[0] == answers[1]
 
 
 def test_fit_cached_trains_once_then_loads(tmp_path):

@@ -11,6 +11,8 @@ a run resumed from an end-of-epoch checkpoint continues exactly as an uninterrup
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import functools
 import hashlib
 import json
 import logging
@@ -47,6 +49,37 @@ def quiet():
     finally:
         for lg, level in zip(loggers, levels):
             lg.setLevel(level)
+
+
+@functools.lru_cache(maxsize=1)
+def _nvml_loads() -> bool:
+    """Whether NVML, the NVIDIA driver's management library, loads, as torch loads it to count GPUs."""
+    try:
+        ctypes.CDLL("libnvidia-ml.so.1")
+        return True
+    except OSError:
+        return False
+
+
+@contextlib.contextmanager
+def _cuda_check_without_failed_nvml():
+    """Inside the block, torch asks the CUDA runtime directly whether a GPU is there, where NVML cannot load.
+
+    Importing Lightning sets ``PYTORCH_NVML_BASED_CUDA_CHECK=1``, so that torch counts GPUs through NVML.
+    torch's Adam asks on every step, and where NVML cannot load (a CUDA build of torch on a machine without
+    the NVIDIA driver) each question is a failed attempt to load it, after which torch asks the CUDA runtime
+    anyway. Lifting the setting gives the same answers and skips the failed load: 0.4 ms of a 7 ms step of the
+    PyTorch examples' MNIST VAE on two CPU cores. Where NVML loads, nothing changes.
+    """
+    name = "PYTORCH_NVML_BASED_CUDA_CHECK"
+    lift = os.environ.get(name) == "1" and torch.version.cuda is not None and not _nvml_loads()
+    if lift:
+        del os.environ[name]
+    try:
+        yield
+    finally:
+        if lift:
+            os.environ[name] = "1"
 
 
 class HistoryLogger(Logger):
@@ -166,7 +199,7 @@ def fit(model: pl.LightningModule, datamodule: pl.LightningDataModule, max_epoch
     options.update(trainer_kwargs)
     was_deterministic = torch.are_deterministic_algorithms_enabled()
     try:
-        with quiet():
+        with quiet(), _cuda_check_without_failed_nvml():
             pl.seed_everything(seed, workers=True, verbose=False)
             trainer = pl.Trainer(**options)
             trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
