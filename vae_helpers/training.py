@@ -26,6 +26,7 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 from pytorch_lightning.loggers import Logger
+from pytorch_lightning.profilers import PassThroughProfiler
 
 _LIGHTNING_LOGGERS = ("pytorch_lightning", "lightning", "lightning_fabric", "lightning.pytorch")
 
@@ -80,6 +81,17 @@ def _cuda_check_without_failed_nvml():
     finally:
         if lift:
             os.environ[name] = "1"
+
+
+class _NoProfiler(PassThroughProfiler):
+    """Lightning's default profiler, which records nothing, at less cost: Lightning wraps each of some 30 hook
+    calls a training step in ``profiler.profile(name)``, and this one hands back one shared empty context
+    instead of building a generator-based one each time (0.1 ms of a 7 ms step on two CPU cores)."""
+
+    _nothing = contextlib.nullcontext()
+
+    def profile(self, action_name: str):
+        return self._nothing
 
 
 class HistoryLogger(Logger):
@@ -195,7 +207,7 @@ def fit(model: pl.LightningModule, datamodule: pl.LightningDataModule, max_epoch
                    logger=logger, enable_progress_bar=progress, enable_model_summary=False,
                    enable_checkpointing=any(isinstance(c, ModelCheckpoint) for c in callbacks),
                    deterministic=True if accelerator == "cpu" else "warn", callbacks=callbacks,
-                   log_every_n_steps=log_every_n_steps, num_sanity_val_steps=0)
+                   log_every_n_steps=log_every_n_steps, num_sanity_val_steps=0, profiler=_NoProfiler())
     options.update(trainer_kwargs)
     was_deterministic = torch.are_deterministic_algorithms_enabled()
     try:
