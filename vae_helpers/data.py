@@ -194,11 +194,12 @@ class TensorBatches:
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch + 7)
         for start in range(0, len(idx), self.batch_size):
             b = idx[start:start + self.batch_size]
-            x = self.images[b].unsqueeze(1).float().div_(255)
+            # index_select copies whole rows: ten times as fast here as the general indexing of images[b]
+            x = self.images.index_select(0, b).unsqueeze(1).float().div_(255)
             if self.dynamic_binarize:
                 # x ~ Bernoulli(g) as (u < g) with u ~ U(0, 1): the same draw, three times as fast on a CPU
                 x = (torch.rand(x.shape, generator=g) < x).float()
-            yield x, self.labels[b]
+            yield x, self.labels.index_select(0, b)
         self.epoch += 1  # so that a plain loop over the loader also sees a fresh order each epoch
 
 
