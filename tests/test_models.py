@@ -121,3 +121,13 @@ def test_mlp_rejects_bad_sizes():
         mlp([784])
     with pytest.raises(ValueError, match="activation"):
         mlp([2, 2], activation="gelu")
+
+
+def test_hook_names_skip_module_checks_but_modules_still_register():
+    model = VAE(latent_dim=2, hidden=(8,))
+    model._current_fx_name = "training_step"  # what Lightning sets around each hook call
+    assert model._current_fx_name == "training_step"
+    assert "_current_fx_name" not in model._modules and "_current_fx_name" not in model._parameters
+    model.extra = torch.nn.Linear(2, 2)
+    model.scale = torch.nn.Parameter(torch.ones(()))
+    assert "extra" in model._modules and "scale" in model._parameters

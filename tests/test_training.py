@@ -73,6 +73,18 @@ def test_without_nvml_torch_gives_the_same_answer_either_way(monkeypatch):
     assert answers[0] == answers[1]
 
 
+def test_fit_runs_under_a_silent_profiler_unless_given_one():
+    model = VAE(latent_dim=2, hidden=(16,))
+    fit(model, small_data(), max_steps=2)
+    profiler = model.trainer.profiler
+    assert isinstance(profiler, training._NoProfiler)
+    with profiler.profile("outer"), profiler.profile("inner"):  # nested and reused, as Lightning does
+        pass
+    model = VAE(latent_dim=2, hidden=(16,))
+    fit(model, small_data(), max_steps=2, profiler=pl.profilers.PassThroughProfiler())
+    assert type(model.trainer.profiler) is pl.profilers.PassThroughProfiler
+
+
 def test_fit_cached_trains_once_then_loads(tmp_path):
     import torch
 
