@@ -145,9 +145,9 @@ class LatentVariableModule(pl.LightningModule):
             raise TypeError(f"x has dtype {x.dtype} but the model's weights are {self.dtype}; "
                             f"convert the images with x.to({self.dtype})")
         if (self.unit_interval if unit_interval is None else unit_interval) and x.numel():
-            lo, hi = torch.aminmax(x.detach())
-            if not ((lo >= 0) & (hi <= 1)).item():  # one host sync; false for NaN too
-                found = "NaN values" if torch.isnan(lo) else f"values in [{lo.item():.3g}, {hi.item():.3g}]"
+            lo, hi = (v.item() for v in torch.aminmax(x.detach()))
+            if not (lo >= 0 and hi <= 1):  # false for NaN too
+                found = "NaN values" if math.isnan(lo) else f"values in [{lo:.3g}, {hi:.3g}]"
                 raise ValueError(f"x must lie in [0, 1] for a Bernoulli likelihood, got {found}")
 
     def check_codes(self, z: torch.Tensor) -> None:
