@@ -9,8 +9,9 @@ images:
   (c) a plain PyTorch loop over in-memory tensors, the floor for any wrapper.
 
 Each epoch is timed from its first batch to its last optimiser step; building the trainer and loading
-the files are left out of all three. The last line is
-``speedup_vs_dataloader=<b/a> overhead_vs_plain_loop=<a/c>``.
+the files are left out of all three. Each pipeline trains ``--repeats`` epochs from fresh weights, the
+three interleaved in alternating order, and its median epoch is reported. (b) and (c) run as in a script
+that never imports Lightning. The last line is ``speedup_vs_dataloader=<b/a> overhead_vs_plain_loop=<a/c>``.
 
     python benchmarks/train_speed.py [--repeats N]
 """
@@ -111,16 +112,20 @@ def helpers_epoch() -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeats", type=int, default=5, help="epochs timed per pipeline; the median is used")
+    parser.add_argument("--repeats", type=int, default=8, help="epochs timed per pipeline; the median is used")
     args = parser.parse_args()
+    if args.repeats < 1:
+        parser.error(f"--repeats must be an integer >= 1, got {args.repeats}")
     torch.manual_seed(0)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, data in {default_data_dir()}")
     pipelines = {"a vae_helpers + pl.Trainer": helpers_epoch, "b DataLoader + ToTensor": dataloader_epoch,
                  "c plain loop, in-memory tensors": tensor_epoch}
     times = {key: [] for key in pipelines}
-    for _ in range(args.repeats):  # interleaved, so a slow spell of a shared machine hits all three alike
-        for key, run in pipelines.items():
-            times[key].append(run())
+    for i in range(args.repeats):
+        # interleaved, so that a slow spell of a shared machine hits all three alike, and in alternating
+        # order (abc, cba, ...), so that an epoch's place in the sequence does too
+        for key in (list(pipelines) if i % 2 == 0 else list(pipelines)[::-1]):
+            times[key].append(pipelines[key]())
     median = {}
     for key, ts in times.items():
         median[key[0]] = sorted(ts)[len(ts) // 2]
