@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import statistics
 import time
 
 import pytorch_lightning as pl
@@ -128,7 +129,7 @@ def main() -> None:
             times[key].append(pipelines[key]())
     median = {}
     for key, ts in times.items():
-        median[key[0]] = sorted(ts)[len(ts) // 2]
+        median[key[0]] = statistics.median(ts)
         print(f"({key}): {median[key[0]]:.2f} s per epoch (runs: {', '.join(f'{t:.2f}' for t in ts)})")
     print(f"speedup_vs_dataloader={median['b'] / median['a']:.2f} overhead_vs_plain_loop={median['a'] / median['c']:.2f}")
 
