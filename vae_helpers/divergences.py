@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 
 import torch
-from torch.distributions import Distribution, Independent, Normal
+from torch.distributions import Distribution, Independent, Normal, register_kl
 
 
 def _check_pair(mu: torch.Tensor, logvar: torch.Tensor, names=("mu", "logvar")) -> None:
@@ -22,16 +22,6 @@ def _check_pair(mu: torch.Tensor, logvar: torch.Tensor, names=("mu", "logvar")) 
     if mu.shape != logvar.shape:
         raise ValueError(f"{names[0]} and {names[1]} must have the same shape, got {tuple(mu.shape)} "
                          f"and {tuple(logvar.shape)}")
-
-
-def kl_normal_std_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """KL(N(mu, diag exp(logvar)) || N(0, I)) = 1/2 sum_j (exp(logvar_j) + mu_j^2 - 1 - logvar_j).
-
-    The VAE's rate term for one encoding. (..., D) -> (...,).
-    """
-    _check_pair(mu, logvar)
-    # expm1 keeps exp(l) - 1 - l accurate when l is near 0, where the three terms nearly cancel
-    return 0.5 * (torch.expm1(logvar) - logvar + mu.pow(2)).sum(-1)
 
 
 def kl_normal_normal(mu_q: torch.Tensor, logvar_q: torch.Tensor, mu_p: torch.Tensor,
@@ -48,8 +38,25 @@ def kl_normal_normal(mu_q: torch.Tensor, logvar_q: torch.Tensor, mu_p: torch.Ten
     except RuntimeError:
         raise ValueError(f"q's and p's parameters must broadcast to one shape, got {tuple(mu_q.shape)} and "
                          f"{tuple(mu_p.shape)}") from None
+    return kl_terms(mu_q, logvar_q, mu_p, logvar_p).sum(-1)
+
+
+def kl_terms(mu_q, logvar_q, mu_p, logvar_p) -> torch.Tensor:
+    """The per-dimension terms of :func:`kl_normal_normal`, unsummed: the one place the formula is written."""
     d = logvar_q - logvar_p
-    return 0.5 * (torch.expm1(d) - d + (mu_q - mu_p).pow(2) * torch.exp(-logvar_p)).sum(-1)
+    # expm1 keeps exp(d) - 1 - d accurate when d is near 0, where the three terms nearly cancel
+    return 0.5 * (torch.expm1(d) - d + (mu_q - mu_p).pow(2) * torch.exp(-logvar_p))
+
+
+def kl_normal_std_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
+    """KL(N(mu, diag exp(logvar)) || N(0, I)) = 1/2 sum_j (exp(logvar_j) + mu_j^2 - 1 - logvar_j).
+
+    The VAE's rate term for one encoding: :func:`kl_normal_normal` with mu_p = 0, logvar_p = 0.
+    (..., D) -> (...,).
+    """
+    _check_pair(mu, logvar)
+    zeros = torch.zeros_like(mu)
+    return kl_normal_normal(mu, logvar, zeros, zeros)
 
 
 def kl_monte_carlo(q: Distribution, p: Distribution, num_samples: int = 1000) -> torch.Tensor:
@@ -90,6 +97,49 @@ def sample_with_log_prob(q: Distribution, sample_shape=torch.Size()) -> tuple[to
         return z, log_q.sum(tuple(range(-summed, 0))) if summed else log_q
     z = q.rsample(sample_shape) if q.has_rsample else q.sample(sample_shape)
     return z, q.log_prob(z)
+
+
+class DiagonalNormal(Independent):
+    """N(mu, diag exp(logvar)) over z of shape (..., D), kept with its ``mu`` and ``logvar``.
+
+    An ``Independent(Normal(mu, exp(logvar / 2)), 1)``, so it samples, scores and prints like one, and
+    ``kl_divergence`` between two of them is :func:`kl_normal_normal`, computed from mu and logvar directly.
+    ``log_prob`` of the draw ``rsample`` just made is computed from its noise eps, not from z: when sigma
+    is tiny next to mu, z - mu keeps few of the digits of sigma * eps (float32 holds about 7) and log q(z)
+    recomputed from z is off by whole nats.
+    """
+
+    def __init__(self, mu: torch.Tensor, logvar: torch.Tensor, validate_args: bool | None = None):
+        self.mu, self.logvar = mu, logvar
+        self._last_draw = None
+        super().__init__(Normal(mu, torch.exp(0.5 * logvar), validate_args=validate_args), 1,
+                         validate_args=validate_args)
+
+    def rsample(self, sample_shape=torch.Size()) -> torch.Tensor:
+        eps = torch.randn(self._extended_shape(sample_shape), dtype=self.mu.dtype, device=self.mu.device)
+        z = self.mu + eps * self.base_dist.scale
+        self._last_draw = (z, eps)
+        return z
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        if self._last_draw is not None and z is self._last_draw[0]:
+            eps = self._last_draw[1]
+            return (-0.5 * eps.pow(2) - 0.5 * self.logvar - 0.5 * math.log(2 * math.pi)).sum(-1)
+        return super().log_prob(z)
+
+
+@register_kl(DiagonalNormal, DiagonalNormal)
+def _kl_diagonal_normals(q: DiagonalNormal, p: DiagonalNormal) -> torch.Tensor:
+    return kl_terms(q.mu, q.logvar, p.mu, p.logvar).sum(-1)
+
+
+def kl(q: Distribution, p: Distribution, z: torch.Tensor) -> torch.Tensor:
+    """KL(q || p) per batch element: in closed form where torch knows one for the pair (two diagonal
+    Gaussians: :func:`kl_normal_normal`), else the one-sample estimate log q(z) - log p(z) at the draw z ~ q."""
+    try:
+        return torch.distributions.kl_divergence(q, p)
+    except NotImplementedError:
+        return q.log_prob(z) - p.log_prob(z)
 
 
 KL_DIRECTIONS = ("forward", "reverse")
