@@ -2,8 +2,14 @@
 
     python tools/run_notebooks.py [notebooks/01_bayes_rule.ipynb ...]   (default: every notebooks/NN_*.ipynb)
 
-Before it runs a notebook it gives it its Colab link and install cell (``tools/colab.py``), so that the
-committed notebook's execution counts run in order from that cell on.
+It names each notebook as it starts it (``[3/9] 03_elbo.ipynb ...``) and prints its time when it ends, then
+the total. Before it runs a notebook it gives it its Colab link and install cell (``tools/colab.py``), so that
+the committed notebook's execution counts run in order from that cell on.
+
+The kernels run with ``VAE_PROGRESS=0`` in their environment, which turns off the progress bar that
+``vae_helpers.fit`` shows a learner running a lesson live: the committed notebooks show results, not bars.
+As a second guard, any line of stderr output that looks like a progress bar (a carriage return, and ``it/s``,
+``s/it`` or ``%|``) is removed from the executed cells.
 """
 from __future__ import annotations
 
@@ -21,6 +27,10 @@ from traitlets.config import Config
 from colab import add_colab
 
 ROOT = Path(__file__).resolve().parent.parent
+#: the kernels' environment: the parent's, with the training helpers' progress bars off
+KERNEL_ENV = {"VAE_PROGRESS": "0"}
+#: what a progress bar's line holds besides the carriage returns it is redrawn with: a rate, or the bar itself
+PROGRESS_MARKS = ("it/s", "s/it", "%|")
 
 
 def drop_figure_reprs(nb) -> None:
@@ -35,6 +45,29 @@ def drop_figure_reprs(nb) -> None:
                 del data["text/plain"]
 
 
+def is_progress_bar(line: str) -> bool:
+    return "\r" in line and any(mark in line for mark in PROGRESS_MARKS)
+
+
+def drop_progress_bars(nb) -> None:
+    """Remove the lines of stderr output that look like progress bars, and any stderr output left empty.
+
+    A bar redraws itself with carriage returns, so all its states up to the next newline are one line here.
+    """
+    for cell in nb.cells:
+        if "outputs" not in cell:
+            continue
+        kept = []
+        for out in cell.outputs:
+            if out.get("output_type") == "stream" and out.get("name") == "stderr":
+                text = "\n".join(line for line in out.text.split("\n") if not is_progress_bar(line))
+                if not text.strip():
+                    continue
+                out.text = text
+            kept.append(out)
+        cell.outputs = kept
+
+
 def execute(path: Path, timeout: int = 600) -> float:
     nb = nbformat.read(path, as_version=4)
     add_colab(nb, path)
@@ -43,9 +76,10 @@ def execute(path: Path, timeout: int = 600) -> float:
     with tempfile.TemporaryDirectory() as sockets:
         ipc = Config({"KernelManager": {"transport": "ipc", "ip": os.path.join(sockets, "kernel")}})
         NotebookClient(nb, config=ipc, timeout=timeout, kernel_name="python3",
-                       resources={"metadata": {"path": str(path.parent)}}).execute()
+                       resources={"metadata": {"path": str(path.parent)}}).execute(env={**os.environ, **KERNEL_ENV})
     seconds = time.perf_counter() - start
     drop_figure_reprs(nb)
+    drop_progress_bars(nb)
     nbformat.write(nb, path)
     return seconds
 
@@ -56,12 +90,13 @@ def main() -> int:
     args = parser.parse_args()
     paths = args.notebooks or sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
     total = 0.0
-    for path in paths:
-        print(f"{path.name:<40} ", end="", flush=True)
+    for number, path in enumerate(paths, 1):
+        # named as it starts, so that a long or failing lesson is known before it ends
+        print(f"{f'[{number}/{len(paths)}] {path.name} ...':<48} ", end="", flush=True)
         seconds = execute(path)
         total += seconds
-        print(f"{seconds:6.1f} s")
-    print(f"{'total':<40} {total:6.1f} s ({len(paths)} notebooks)")
+        print(f"{seconds:6.1f} s", flush=True)
+    print(f"{'total':<48} {total:6.1f} s ({len(paths)} notebooks)")
     return 0
 
 
