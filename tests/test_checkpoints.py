@@ -120,7 +120,7 @@ def test_resuming_with_other_training_settings_is_refused_but_loading_with_them_
 @pytest.mark.parametrize("override, problem", [
     (dict(latent_dim=5), r"latent_dim=3 vs 5; encoder.2.weight has shape \(6, 32\) vs \(10, 32\)"),
     (dict(hidden=(16,)), r"hidden=\(32,\) vs \(16,\); encoder.0.weight has shape \(32, 784\) vs \(16, 784\)"),
-    (dict(likelihood="gaussian"), r"likelihood='bernoulli' vs 'gaussian'; the checkpoint lacks x_logvar"),
+    (dict(likelihood="gaussian"), r"likelihood='bernoulli' vs 'gaussian'; the checkpoint lacks likelihood.x_logvar"),
 ])
 def test_loading_with_another_architecture_names_both_configurations(run, override, problem):
     _, _, folder = run

@@ -112,7 +112,7 @@ def test_bad_images_are_named():
         model.loss_terms(torch.rand(4, 1, 28, 28) * 255)
     with pytest.raises(TypeError, match="x must be a torch.Tensor"):
         model.encode([[0.0]])
-    with pytest.raises(ValueError, match="n must be a positive integer"):
+    with pytest.raises(ValueError, match="n must be an integer >= 1"):
         model.sample(0)
 
 

@@ -41,44 +41,21 @@ def test_fit_rejects_bad_arguments():
         fit(VAE(), small_data(), max_epochs=0)
 
 
-NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
-
-
-class EnvDuringTraining(pl.Callback):
+class SeenProgressBar(pl.Callback):
     def on_train_start(self, trainer, pl_module):
-        self.value = os.environ.get(NVML_CHECK)
+        self.enabled = trainer.progress_bar_callback is not None
 
 
-@pytest.mark.parametrize("nvml_loads", [False, True])
-def test_fit_lifts_the_nvml_check_only_where_nvml_cannot_load(monkeypatch, nvml_loads):
-    monkeypatch.setenv(NVML_CHECK, "1")  # what importing Lightning does
-    monkeypatch.setattr(torch.version, "cuda", "12.4")
-    monkeypatch.setattr(training, "_nvml_loads", lambda: nvml_loads)
-    seen = EnvDuringTraining()
-    fit(VAE(latent_dim=2, hidden=(16,)), small_data(), max_steps=2, callbacks=[seen])
-    assert seen.value == ("1" if nvml_loads else None)
-    assert os.environ.get(NVML_CHECK) == "1"  # put back after training
-
-
-def test_without_nvml_torch_gives_the_same_answer_either_way(monkeypatch):
-    if training._nvml_loads():
-        pytest.skip("NVML loads on this machine; asking the CUDA runtime here would initialise CUDA")
-    monkeypatch.setenv(NVML_CHECK, "1")
-    through_nvml = (torch.cuda.is_available(), torch.cuda.device_count())
-    monkeypatch.delenv(NVML_CHECK)
-    assert (torch.cuda.is_available(), torch.cuda.device_count()) == through_nvml
-
-
-def test_fit_runs_under_a_silent_profiler_unless_given_one():
-    model = VAE(latent_dim=2, hidden=(16,))
-    fit(model, small_data(), max_steps=2)
-    profiler = model.trainer.profiler
-    assert isinstance(profiler, training._NoProfiler)
-    with profiler.profile("outer"), profiler.profile("inner"):  # nested and reused, as Lightning does
-        pass
-    model = VAE(latent_dim=2, hidden=(16,))
-    fit(model, small_data(), max_steps=2, profiler=pl.profilers.PassThroughProfiler())
-    assert type(model.trainer.profiler) is pl.profilers.PassThroughProfiler
+@pytest.mark.parametrize("env, progress, shown", [(None, None, True), ("0", None, False), ("0", True, True),
+                                                   (None, False, False)])
+def test_a_progress_bar_unless_the_environment_or_the_caller_turns_it_off(monkeypatch, env, progress, shown):
+    if env is None:
+        monkeypatch.delenv("VAE_PROGRESS", raising=False)
+    else:
+        monkeypatch.setenv("VAE_PROGRESS", env)
+    seen = SeenProgressBar()
+    fit(VAE(latent_dim=2, hidden=(16,)), small_data(), max_steps=2, progress=progress, callbacks=[seen])
+    assert seen.enabled is shown
 
 
 def test_fit_cached_trains_once_then_loads(tmp_path):
@@ -107,3 +84,20 @@ def test_fit_cached_retrains_a_damaged_entry(tmp_path):
         fit_cached(second, small_data(), cache_dir=tmp_path, max_epochs=1)
     assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values()))
     assert torch.load(entry, weights_only=True)["state_dict"].keys() == first.state_dict().keys()  # rewritten
+
+
+def test_the_cache_key_follows_the_settings_the_layers_and_the_recipe_version(monkeypatch):
+    from vae_helpers import recipes
+    from vae_helpers.networks import mlp
+
+    def key(model, **fit_kwargs):
+        return training._cache_key(model, small_data(), fit_kwargs)
+
+    base = key(VAE(latent_dim=2, hidden=(32,)), max_epochs=1)
+    assert key(VAE(latent_dim=2, hidden=(32,)), max_epochs=1) == base  # the same settings, the same entry
+    assert key(VAE(latent_dim=2, hidden=(32,)), max_epochs=2) != base
+    assert key(VAE(latent_dim=2, hidden=(32,), beta=2.0), max_epochs=1) != base
+    other_encoder = mlp([784, 32, 32, 4])  # a part that the hyperparameters do not describe
+    assert key(VAE(latent_dim=2, hidden=(32,), encoder=other_encoder), max_epochs=1) != base
+    monkeypatch.setattr(recipes, "RECIPE_VERSION", recipes.RECIPE_VERSION + 1)
+    assert key(VAE(latent_dim=2, hidden=(32,)), max_epochs=1) != base

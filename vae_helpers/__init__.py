@@ -21,7 +21,8 @@ from .data import MNISTDataModule, default_data_dir, load_mnist
 from .divergences import kl_monte_carlo, kl_normal_normal, kl_normal_std_normal
 from .estimators import LogLikelihood, elbo, iwae_bound, log_importance_weights, log_likelihood
 from .linear_gaussian import LinearGaussian
-from .models import VAE, AutoEncoder, mlp
+from .models import VAE, AutoEncoder
+from .networks import mlp
 from .training import fit, fit_cached, quiet
 
 __all__ = [

@@ -38,8 +38,8 @@ def number(name: str, value, minimum: float | None = None, positive: bool = Fals
     """A finite real number (not a bool), positive or at least ``minimum`` if asked."""
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     if not ok or (positive and value <= 0) or (minimum is not None and value < minimum):
-        bound = " > 0" if positive else (f" >= {minimum}" if minimum is not None else "")
-        raise ValueError(f"{name} must be a finite number{bound}, got {value!r}")
+        what = "a positive finite number" if positive else "a finite number" + (f" >= {minimum}" if minimum is not None else "")
+        raise ValueError(f"{name} must be {what}, got {value!r}")
     return float(value)
 
 

@@ -124,7 +124,7 @@ class DiagonalNormal(Independent):
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         if self._last_draw is not None and z is self._last_draw[0]:
             eps = self._last_draw[1]
-            return (-0.5 * eps.pow(2) - 0.5 * self.logvar - 0.5 * math.log(2 * math.pi)).sum(-1)
+            return (-0.5 * eps.pow(2) - self.base_dist.scale.log() - 0.5 * math.log(2 * math.pi)).sum(-1)
         return super().log_prob(z)
 
 
