@@ -131,3 +131,29 @@ def test_hook_names_skip_module_checks_but_modules_still_register():
     model.extra = torch.nn.Linear(2, 2)
     model.scale = torch.nn.Parameter(torch.ones(()))
     assert "extra" in model._modules and "scale" in model._parameters
+
+
+class MixturePrior(torch.nn.Module):
+    """Two Gaussians in 2-D: a prior with no closed-form KL to q."""
+
+    def forward(self):
+        from torch.distributions import Categorical, MixtureSameFamily, Normal
+        components = Independent(Normal(torch.tensor([[-2.0, 0.0], [2.0, 0.0]]), torch.ones(2, 2)), 1)
+        return MixtureSameFamily(Categorical(torch.ones(2)), components)
+
+
+def test_parts_plug_in_without_editing_the_model():
+    encoder, decoder = mlp([784, 8, 4]), mlp([2, 8, 784])
+    model = VAE(latent_dim=2, encoder=encoder, decoder=decoder, prior=MixturePrior())
+    assert model.encoder is encoder and model.decoder is decoder
+    x = images(5)
+    torch.manual_seed(0)
+    terms = model.loss_terms(x)
+    torch.manual_seed(0)
+    q = model.encode(x)
+    z = q.rsample()
+    # no closed form for a mixture prior: the rate is log q(z|x) - log p(z) at the draw the distortion used
+    torch.testing.assert_close(terms["rate"], q.log_prob(z) - model.prior.log_prob(z))
+    torch.testing.assert_close(terms["distortion"], -model.decode(z).log_prob(x))
+    with pytest.raises(TypeError, match="prior must be an nn.Module"):
+        VAE(latent_dim=2, prior=model.prior)

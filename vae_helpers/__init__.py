@@ -8,7 +8,11 @@ One module per idea, named as in the lessons:
 - :mod:`~vae_helpers.divergences`: KL divergences between Gaussians, closed form and Monte Carlo.
 - :mod:`~vae_helpers.inference`: variational inference per data point, and amortized by an encoder.
 - :mod:`~vae_helpers.data`: MNIST as in-memory tensors (``MNISTDataModule``).
-- :mod:`~vae_helpers.models`: ``AutoEncoder`` and ``VAE`` as Lightning modules.
+- :mod:`~vae_helpers.models`: ``AutoEncoder`` and ``VAE``, each assembled from the parts below.
+- :mod:`~vae_helpers.networks`, :mod:`~vae_helpers.likelihoods`, :mod:`~vae_helpers.priors`: the parts,
+  encoder and decoder networks, p(x|z) and p(z).
+- :mod:`~vae_helpers.objectives`: Monte Carlo KL, KL warm-up and free bits, the variants of the loss.
+- :mod:`~vae_helpers.lightning`: the Lightning steps, logging and checkpoint checks the models share.
 - :mod:`~vae_helpers.estimators`: the ELBO, the importance-weighted bound and log p(x).
 - :mod:`~vae_helpers.training`: ``fit``, one quiet, seeded call to train (and ``fit_cached``).
 - :mod:`~vae_helpers.recipes`: the MNIST models the lessons share, trained once and cached.
@@ -16,6 +20,7 @@ One module per idea, named as in the lessons:
 - :mod:`~vae_helpers.latents`: active units, KL per dimension, the aggregate posterior, I(x; z).
 - :mod:`~vae_helpers.diagnostics`: ``diagnose(model, x)``, checks that name the usual VAE bugs.
 - :mod:`~vae_helpers.plots`: the figures the lessons draw.
+- :mod:`~vae_helpers.checks`: the argument checks the public functions share.
 """
 from .data import MNISTDataModule, default_data_dir, load_mnist
 from .divergences import kl_monte_carlo, kl_normal_normal, kl_normal_std_normal
