@@ -9,7 +9,8 @@ Protocol (fixed; only the training recipe is ours to choose):
   NLL = -mean_x IWAE_k(x), with k = 1000 importance samples from q(z|x) (Burda et al., 2016), in nats.
   IWAE_k is a lower bound on log p(x) that tightens as k grows, so the NLL printed is an upper bound.
 
-The last line printed is ``nll_nats=<value> minutes=<budget>``.
+The last line printed is ``nll_nats=<value> minutes=<budget>``. On a terminal, progress bars on stderr
+follow the training budget and the evaluation's batches; when stderr is piped or redirected there are none.
 
     python benchmarks/nll.py --minutes 10
 
@@ -42,6 +43,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import sys
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -49,6 +51,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 from torch.distributions import Independent, Normal
+from tqdm import tqdm
 
 from vae_helpers import VAE, MNISTDataModule, fit, kl_normal_std_normal, log_importance_weights, log_likelihood
 
@@ -105,6 +108,42 @@ class BudgetSchedule(pl.Callback):
             group["lr"] = lr
 
 
+class BudgetBar(pl.Callback):
+    """A progress bar over the training budget's seconds, with the epochs, steps and learning rate so far.
+
+    Training stops on the clock, not after a number of epochs, so the bar counts seconds. It is redrawn at
+    most every ``every`` seconds; a step costs it one clock reading.
+    """
+
+    def __init__(self, minutes: float, every: float = 0.5):
+        self.seconds, self.every = 60 * minutes, every
+
+    def on_train_start(self, trainer, pl_module):
+        self.start = self.shown = time.monotonic()
+        self.bar = tqdm(total=self.seconds, desc="training", unit="s", dynamic_ncols=True,
+                        bar_format="{desc}: {percentage:3.0f}%|{bar}| {n:.0f}/{total:.0f} s{postfix}")
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
+        now = time.monotonic()
+        if now - self.shown >= self.every:
+            self.shown = now
+            self.show(trainer, now)
+
+    def on_train_end(self, trainer, pl_module):
+        self.show(trainer, time.monotonic())
+        self.bar.close()
+
+    def on_exception(self, trainer, pl_module, exception):
+        if hasattr(self, "bar"):
+            self.bar.close()
+
+    def show(self, trainer, now: float) -> None:
+        lr = trainer.optimizers[0].param_groups[0]["lr"]
+        self.bar.n = min(now - self.start, self.seconds)
+        epochs = trainer.global_step / trainer.num_training_batches
+        self.bar.set_postfix_str(f"epoch {epochs:.1f}, step {trainer.global_step}, lr {lr:.2e}")
+
+
 def positive(kind):
     def parse(text):
         value = kind(text)
@@ -142,10 +181,12 @@ def main() -> None:
     recipe = {key: value for key, value in vars(args).items() if key != "save"}
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {recipe}", flush=True)
 
+    live = sys.stderr.isatty()  # progress bars on a terminal only
     start = time.monotonic()
     history = fit(model, datamodule, max_epochs=100_000, seed=args.seed, accelerator=args.accelerator,
                   precision=args.precision, max_time=timedelta(minutes=args.minutes), limit_val_batches=0,
-                  log_every_n_steps=100, callbacks=[BudgetSchedule(args.minutes, args.lr)])
+                  log_every_n_steps=100, progress=False,
+                  callbacks=[BudgetSchedule(args.minutes, args.lr), *([BudgetBar(args.minutes)] if live else [])])
     train_seconds = time.monotonic() - start
     epochs = model.global_step / steps_per_epoch
     last = history.dropna(subset=["train/elbo"]).iloc[-1] if "train/elbo" in history else None
@@ -157,7 +198,9 @@ def main() -> None:
     start = time.monotonic()
     torch.manual_seed(args.seed + 1)
     device = "cuda" if args.accelerator != "cpu" and torch.cuda.is_available() else "cpu"
-    result = log_likelihood(model.to(device), test, k=args.k, batch_size=100, chunk_size=min(args.k, 1000))
+    # the batches log_likelihood would cut from the tensor itself, in the same order: the same draws, the same sums
+    batches = tqdm(test.split(100), desc="evaluating", unit="batch", disable=not live, dynamic_ncols=True)
+    result = log_likelihood(model.to(device), batches, k=args.k, batch_size=100, chunk_size=min(args.k, 1000))
     eval_seconds = time.monotonic() - start
     print(f"test: {result} (evaluation {eval_seconds / 60:.2f} min)")
     figures = dict(nll_nats=round(result.nll_nats, 2), neg_elbo_nats=round(result.neg_elbo_nats, 2),
