@@ -144,6 +144,15 @@ class BudgetBar(pl.Callback):
         self.bar.set_postfix_str(f"epoch {epochs:.1f}, step {trainer.global_step}, lr {lr:.2e}")
 
 
+def evaluation_batches(images: torch.Tensor, live: bool, batch_size: int = 100):
+    """The test images in batches of ``batch_size``, behind a progress bar if ``live``.
+
+    They are the batches log_likelihood cuts from the tensor itself, in the same order, so it makes the same
+    draws and the same sums: the same figures, bit for bit, as when it is given the tensor.
+    """
+    return tqdm(images.split(batch_size), desc="evaluating", unit="batch", disable=not live, dynamic_ncols=True)
+
+
 def positive(kind):
     def parse(text):
         value = kind(text)
@@ -198,9 +207,8 @@ def main() -> None:
     start = time.monotonic()
     torch.manual_seed(args.seed + 1)
     device = "cuda" if args.accelerator != "cpu" and torch.cuda.is_available() else "cpu"
-    # the batches log_likelihood would cut from the tensor itself, in the same order: the same draws, the same sums
-    batches = tqdm(test.split(100), desc="evaluating", unit="batch", disable=not live, dynamic_ncols=True)
-    result = log_likelihood(model.to(device), batches, k=args.k, batch_size=100, chunk_size=min(args.k, 1000))
+    result = log_likelihood(model.to(device), evaluation_batches(test, live=live), k=args.k, batch_size=100,
+                            chunk_size=min(args.k, 1000))
     eval_seconds = time.monotonic() - start
     print(f"test: {result} (evaluation {eval_seconds / 60:.2f} min)")
     figures = dict(nll_nats=round(result.nll_nats, 2), neg_elbo_nats=round(result.neg_elbo_nats, 2),

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from vae_helpers import log_importance_weights
+from vae_helpers import log_importance_weights, log_likelihood
 
 ROOT = Path(__file__).resolve().parent.parent
 spec = importlib.util.spec_from_file_location("nll_benchmark", ROOT / "benchmarks" / "nll.py")
@@ -61,6 +61,19 @@ def test_iwae_logs_the_elbo_of_the_same_draws():
 def test_iwae_rejects_bad_k():
     with pytest.raises(ValueError, match="k_train"):
         nll.IWAE(k_train=0)
+
+
+def test_evaluation_in_batches_gives_the_figures_of_the_whole_tensor():
+    """The progress bar's batches change nothing: the same figures to the last bit, and the same draws after."""
+    torch.manual_seed(0)
+    model = nll.VAE(latent_dim=3, hidden=(16,))
+    x = (torch.rand(250, 1, 28, 28) < 0.3).float()
+    torch.manual_seed(1)
+    whole = log_likelihood(model, x, k=7, batch_size=100, chunk_size=3)
+    after_whole = torch.rand(4)
+    torch.manual_seed(1)
+    batched = log_likelihood(model, nll.evaluation_batches(x, live=False), k=7, batch_size=100, chunk_size=3)
+    assert batched == whole and torch.equal(torch.rand(4), after_whole)
 
 
 def test_a_short_run_prints_its_figures_and_saves_them(tmp_path):
