@@ -5,14 +5,22 @@ defines ``loss_terms(x)``, a dict of per-example tensors (B,) whose ``"loss"`` e
 batch and minimised; this module does the rest: the training and validation steps, Adam, the epoch
 means of every term (logged as ``train/<name>`` and ``val/<name>``, and each step's batch mean every
 ``log_every_n_steps`` steps as ``train_step/<name>``), the message when the loss stops being finite, and
-the checks on the checkpoints it loads.
+the checks on the checkpoints it loads. ``fit`` uses the rest: ``quiet`` (no start-up lines),
+``HistoryLogger`` (the metrics as a DataFrame) and ``ReseedEachEpoch`` (noise that depends only on where
+training is, so a resumed run matches an uninterrupted one).
 """
 from __future__ import annotations
 
+import contextlib
+import logging
 import math
+import warnings
 
+import numpy as np
+import pandas as pd
 import pytorch_lightning as pl
 import torch
+from pytorch_lightning.loggers import Logger
 from pytorch_lightning.trainer.states import TrainerFn
 from torchmetrics import Metric
 
@@ -159,3 +167,85 @@ class LatentVariableModule(pl.LightningModule):
 
 def _describe(name: str, hparams: dict) -> str:
     return f"{name}({', '.join(f'{k}={v!r}' for k, v in hparams.items())})"
+
+
+# --- what fit adds to pl.Trainer --------------------------------------------------------------------
+
+_LIGHTNING_LOGGERS = ("pytorch_lightning", "lightning", "lightning_fabric", "lightning.pytorch")
+
+
+@contextlib.contextmanager
+def quiet():
+    """Silence Lightning's informational lines and its advice-only warnings inside the block."""
+    loggers = [logging.getLogger(name) for name in _LIGHTNING_LOGGERS]
+    levels = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            for pattern in (".*does not have many workers.*", ".*is smaller than the logging interval.*",
+                            ".*Checkpoint directory.*exists and is not empty.*", ".*torch.distributed.*",
+                            ".*sync_dist=True.*", ".*`isinstance\\(treespec, LeafSpec\\)` is deprecated.*",
+                            ".*Total length of .* across ranks is zero.*", ".*Trying to infer the `batch_size`.*",
+                            ".*callbacks used to create the checkpoint need to be provided.*"):
+                warnings.filterwarnings("ignore", message=pattern)
+            yield
+    finally:
+        for lg, level in zip(loggers, levels):
+            lg.setLevel(level)
+
+
+class HistoryLogger(Logger):
+    """A Lightning logger that keeps every logged value in memory; ``.history`` is a DataFrame."""
+
+    def __init__(self):
+        super().__init__()
+        self.rows: list[dict] = []
+
+    @property
+    def name(self) -> str:
+        return "history"
+
+    @property
+    def version(self) -> int:
+        return 0
+
+    def log_hyperparams(self, params, *args, **kwargs) -> None:
+        pass
+
+    def log_metrics(self, metrics: dict, step: int | None = None) -> None:
+        self.rows.append({"step": step, **{k: float(v) for k, v in metrics.items()}})
+
+    @property
+    def history(self) -> pd.DataFrame:
+        """One row per logging call; epoch-level columns are NaN on step-level rows and vice versa."""
+        frame = pd.DataFrame(self.rows)
+        if frame.empty:
+            return frame
+        # Lightning logs a step's and an epoch's metrics in separate calls; merge rows of the same step
+        return frame.groupby("step", as_index=False, sort=True).first()
+
+
+class ReseedEachEpoch(pl.Callback):
+    """Seed torch's random numbers at the start of every training and every validation epoch.
+
+    The seed is derived from (seed, epoch, stage, process rank) with NumPy's ``SeedSequence``, so the noise
+    eps of z = mu + sigma * eps depends only on where training is, not on what ran before. Lightning's
+    checkpoints restore weights, optimizer and counters but not torch's random state; with this callback a
+    run resumed from an end-of-epoch checkpoint draws the same noise as an uninterrupted one. Validation
+    gets a stream of its own, so its estimates do not depend on how many draws training made.
+    """
+
+    def __init__(self, seed: int = 0):
+        self.seed = checks.integer("seed", seed, minimum=0)
+
+    def seed_for(self, epoch: int, stage: str, rank: int = 0) -> int:
+        """The seed of ``stage`` ("train" or "val") in ``epoch`` on process ``rank``."""
+        entropy = [self.seed, epoch, ("train", "val").index(stage), rank]
+        return int(np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0])
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        torch.manual_seed(self.seed_for(trainer.current_epoch, "train", trainer.global_rank))
+
+    def on_validation_epoch_start(self, trainer, pl_module) -> None:
+        torch.manual_seed(self.seed_for(trainer.current_epoch, "val", trainer.global_rank))

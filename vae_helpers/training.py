@@ -10,24 +10,18 @@ a run resumed from an end-of-epoch checkpoint continues exactly as an uninterrup
 """
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import logging
 import os
-import warnings
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
-from pytorch_lightning.loggers import Logger
 
 from . import checks
-
-_LIGHTNING_LOGGERS = ("pytorch_lightning", "lightning", "lightning_fabric", "lightning.pytorch")
+from .lightning import HistoryLogger, ReseedEachEpoch, quiet  # noqa: F401 (quiet is part of this module's API)
 
 
 #: the names ``pl.Trainer.fit`` accepts in place of a checkpoint path
@@ -147,80 +141,3 @@ def _cache_key(model: pl.LightningModule, datamodule: pl.LightningDataModule, fi
             "data": type(datamodule).__name__, "data_hparams": dict(datamodule.hparams), "fit": fit_kwargs,
             "torch": torch.__version__, "recipe": RECIPE_VERSION}
     return hashlib.sha1(json.dumps(spec, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
-@contextlib.contextmanager
-def quiet():
-    """Silence Lightning's informational lines and its advice-only warnings inside the block."""
-    loggers = [logging.getLogger(name) for name in _LIGHTNING_LOGGERS]
-    levels = [lg.level for lg in loggers]
-    for lg in loggers:
-        lg.setLevel(logging.ERROR)
-    try:
-        with warnings.catch_warnings():
-            for pattern in (".*does not have many workers.*", ".*is smaller than the logging interval.*",
-                            ".*Checkpoint directory.*exists and is not empty.*", ".*torch.distributed.*",
-                            ".*sync_dist=True.*", ".*`isinstance\\(treespec, LeafSpec\\)` is deprecated.*",
-                            ".*Total length of .* across ranks is zero.*", ".*Trying to infer the `batch_size`.*",
-                            ".*callbacks used to create the checkpoint need to be provided.*"):
-                warnings.filterwarnings("ignore", message=pattern)
-            yield
-    finally:
-        for lg, level in zip(loggers, levels):
-            lg.setLevel(level)
-
-
-class HistoryLogger(Logger):
-    """A Lightning logger that keeps every logged value in memory; ``.history`` is a DataFrame."""
-
-    def __init__(self):
-        super().__init__()
-        self.rows: list[dict] = []
-
-    @property
-    def name(self) -> str:
-        return "history"
-
-    @property
-    def version(self) -> int:
-        return 0
-
-    def log_hyperparams(self, params, *args, **kwargs) -> None:
-        pass
-
-    def log_metrics(self, metrics: dict, step: int | None = None) -> None:
-        self.rows.append({"step": step, **{k: float(v) for k, v in metrics.items()}})
-
-    @property
-    def history(self) -> pd.DataFrame:
-        """One row per logging call; epoch-level columns are NaN on step-level rows and vice versa."""
-        frame = pd.DataFrame(self.rows)
-        if frame.empty:
-            return frame
-        # Lightning logs a step's and an epoch's metrics in separate calls; merge rows of the same step
-        return frame.groupby("step", as_index=False, sort=True).first()
-
-
-class ReseedEachEpoch(pl.Callback):
-    """Seed torch's random numbers at the start of every training and every validation epoch.
-
-    The seed is derived from (seed, epoch, stage, process rank) with NumPy's ``SeedSequence``, so the noise
-    eps of z = mu + sigma * eps depends only on where training is, not on what ran before. Lightning's
-    checkpoints restore weights, optimizer and counters but not torch's random state; with this callback a
-    run resumed from an end-of-epoch checkpoint draws the same noise as an uninterrupted one. Validation
-    gets a stream of its own, so its estimates do not depend on how many draws training made.
-    """
-
-    def __init__(self, seed: int = 0):
-        self.seed = checks.integer("seed", seed, minimum=0)
-
-    def seed_for(self, epoch: int, stage: str, rank: int = 0) -> int:
-        """The seed of ``stage`` ("train" or "val") in ``epoch`` on process ``rank``."""
-        entropy = [self.seed, epoch, ("train", "val").index(stage), rank]
-        return int(np.random.SeedSequence(entropy).generate_state(1, np.uint64)[0])
-
-    def on_train_epoch_start(self, trainer, pl_module) -> None:
-        torch.manual_seed(self.seed_for(trainer.current_epoch, "train", trainer.global_rank))
-
-    def on_validation_epoch_start(self, trainer, pl_module) -> None:
-        torch.manual_seed(self.seed_for(trainer.current_epoch, "val", trainer.global_rank))
