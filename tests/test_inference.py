@@ -142,9 +142,9 @@ def test_bad_input_is_named(model):
         gaussian_q("mean_field", zeros[0], torch.eye(2, dtype=torch.float64))
     with pytest.raises(ValueError, match="steps must be an integer >= 1"):
         fit_q(model, x, steps=0)
-    with pytest.raises(ValueError, match="lr must be a positive number"):
+    with pytest.raises(ValueError, match="lr must be a positive finite number"):
         fit_q(model, x, lr=-1.0)
-    with pytest.raises(ValueError, match="x must be a floating-point batch"):
+    with pytest.raises(ValueError, match=r"x must be a floating-point tensor of shape \(B, \.\.\.\)"):
         fit_q(model, x[0])
     with pytest.raises(ValueError, match=r"init must be a Gaussian q with batch shape \(2,\)"):
         fit_q(model, x, init=model.posterior(x[:1]))

@@ -107,9 +107,9 @@ BAD_CALLS = {
     "estimator x 0..255": (lambda: elbo(vae, torch.rand(4, 1, 28, 28) * 255, q=vae.encode(images())), ValueError,
                            r"x must lie in \[0, 1\] for a Bernoulli likelihood"),
     "estimator x list": (lambda: iwae_bound(linear, [[0.0, 1.0, 2.0]], 5, q=q2), TypeError,
-                         r"x must be a floating-point tensor of data, one row per example, got list"),
+                         r"x must be a floating-point tensor of shape \(B, \.\.\.\), got \[\[0.0, 1.0, 2.0\]\]"),
     "estimator x empty": (lambda: elbo(linear, torch.zeros(0, 3, dtype=torch.float64), q=q2), ValueError,
-                          r"x must hold at least one example"),
+                          r"x must be a floating-point tensor of shape \(B, \.\.\.\) with at least one row, got shape \(0, 3\)"),
     "estimator x wrong size": (lambda: elbo(linear, torch.zeros(4, 3, 1, dtype=torch.float64),
                                             q=Independent(Normal(torch.zeros(4, 2, dtype=torch.float64), 1.0), 1)),
                                ValueError, r"x of shape \(4, 3, 1\) does not fit the model's p\(x\|z\)"),
@@ -122,7 +122,8 @@ BAD_CALLS = {
                            r"data must be a tensor of examples or an iterable of batches, got MNISTDataModule; "
                            r"pass datamodule.test_dataloader\(\)"),
     "loglik empty": (lambda: log_likelihood(vae, torch.zeros(0, 1, 28, 28)), ValueError,
-                     r"data must hold at least one example, got a tensor of shape \(0, 1, 28, 28\)"),
+                     r"data must be a floating-point tensor of shape \(N, \.\.\.\) with at least one row, "
+                     r"got shape \(0, 1, 28, 28\)"),
     "loglik empty loader": (lambda: log_likelihood(vae, [torch.zeros(0, 1, 28, 28)]), ValueError,
                             r"data must hold at least one example"),
     "loglik bad batch": (lambda: log_likelihood(vae, [("a", "b")]), TypeError, r"each batch of data must be a tensor x or a pair"),

@@ -1,13 +1,20 @@
 """Monte Carlo estimators of the ELBO, the importance-weighted bound and log p(x).
 
 They work for any model with ``encode(x) -> q(z|x)``, ``decode(z) -> p(x|z)`` and ``prior -> p(z)``
-(all ``torch.distributions`` objects): the ``VAE`` and the exact ``LinearGaussian`` model alike. With
-z_1..z_k ~ q(z|x) and log-weights log w_i = log p(x|z_i) + log p(z_i) - log q(z_i|x):
+(all ``torch.distributions`` objects): the ``VAE`` and the exact ``LinearGaussian`` model alike.
 
-    ELBO   = E[log w]                          <= log p(x)
+The evidence is an expectation under any q(z|x) that covers the posterior (importance sampling):
+
+    p(x) = int p(x|z) p(z) dz = E_q[w],      w = p(x|z) p(z) / q(z|x),
+
+so with z_1..z_k ~ q(z|x) and log-weights log w_i = log p(x|z_i) + log p(z_i) - log q(z_i|x), Jensen's
+inequality (log E >= E log) gives two lower bounds:
+
+    ELBO   = E[log w]                          = log p(x) - KL(q(z|x) || p(z|x))
     IWAE_k = E[log (1/k) sum_i w_i]            ELBO = IWAE_1 <= IWAE_k <= IWAE_{k+1} <= log p(x)
 
-and IWAE_k -> log p(x) as k grows (Burda et al., 2016).
+and IWAE_k -> log p(x) as k grows (Burda et al., 2016). The weights themselves under- and overflow
+(log w is about -100 nats for an MNIST digit), so they are only ever combined as logsumexp of log w.
 """
 from __future__ import annotations
 
@@ -17,54 +24,8 @@ from dataclasses import dataclass
 import torch
 from torch.distributions import Distribution
 
+from . import checks
 from .divergences import sample_with_log_prob
-
-
-def _check_k(name: str, k) -> None:
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {k!r}")
-
-
-def _check_model(model, needs_encoder: bool) -> None:
-    needed = (("encode", "decode", "prior") if needs_encoder else ("decode", "prior"))
-    missing = [name for name in needed if not hasattr(model, name)]
-    if missing:
-        raise TypeError(f"model must have {', '.join(needed)} (like VAE or LinearGaussian); "
-                        f"{type(model).__name__} lacks {', '.join(missing)}")
-
-
-def _check_x(model, x) -> None:
-    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-        raise TypeError(f"x must be a floating-point tensor of data, one row per example, got "
-                        + (f"dtype {x.dtype}" if isinstance(x, torch.Tensor) else type(x).__name__))
-    if x.dim() < 1 or len(x) == 0:
-        raise ValueError(f"x must hold at least one example, got shape {tuple(x.shape)}")
-    if hasattr(model, "check_images"):  # the VAE's own checks: shape, dtype, [0, 1] for a Bernoulli likelihood
-        model.check_images(x)
-
-
-def _check_q(model, q, x: torch.Tensor) -> None:
-    if not isinstance(q, Distribution):
-        raise TypeError(f"q must be a torch.distributions.Distribution over z, got {type(q).__name__}")
-    if q.event_shape != model.prior.event_shape:
-        raise ValueError(f"q must be a distribution over z like the prior, of event shape "
-                         f"{tuple(model.prior.event_shape)}, got {tuple(q.event_shape)}")
-    if tuple(q.batch_shape) != (len(x),):
-        raise ValueError(f"q must have batch shape ({len(x)},), one distribution per example of x, "
-                         f"got {tuple(q.batch_shape)}")
-
-
-def _log_weights(model, x: torch.Tensor, k: int, q: Distribution) -> torch.Tensor:
-    z, log_q = sample_with_log_prob(q, (k,))  # log q from the noise: exact even for a very narrow q
-    try:
-        log_px_z = model.decode(z).log_prob(x)
-    except (ValueError, RuntimeError) as err:  # torch's own words for a shape that does not broadcast
-        raise ValueError(f"x of shape {tuple(x.shape)} does not fit the model's p(x|z): {err}") from None
-    log_w = log_px_z + model.prior.log_prob(z) - log_q
-    if log_w.shape != (k, len(x)):
-        raise ValueError(f"x of shape {tuple(x.shape)} does not fit the model's p(x|z): the log-weights have "
-                         f"shape {tuple(log_w.shape)}, expected ({k}, {len(x)})")
-    return log_w
 
 
 def log_importance_weights(model, x: torch.Tensor, k: int = 1, q: Distribution | None = None) -> torch.Tensor:
@@ -73,12 +34,15 @@ def log_importance_weights(model, x: torch.Tensor, k: int = 1, q: Distribution |
     ``q`` defaults to ``model.encode(x)``; pass another distribution over z (batch shape (B,)) to
     estimate with a different proposal. Draws are reparameterized, so the result carries gradients.
     """
-    _check_k("k", k)
-    _check_model(model, needs_encoder=q is None)
-    _check_x(model, x)
-    q = model.encode(x) if q is None else q
-    _check_q(model, q, x)
-    return _log_weights(model, x, k, q)
+    checks.integer("k", k)
+    return _log_weights(model, x, k, _proposal(model, x, q))
+
+
+def _log_weights(model, x: torch.Tensor, k: int, q: Distribution) -> torch.Tensor:
+    z, log_q = sample_with_log_prob(q, (k,))  # z_i ~ q(z|x); log q from the noise, exact even for a very narrow q
+    log_px_z = _log_px_z(model, x, z)         # log p(x|z_i), (k, B)
+    log_pz = model.prior.log_prob(z)          # log p(z_i), (k, B)
+    return log_px_z + log_pz - log_q
 
 
 def elbo(model, x: torch.Tensor, k: int = 1, q: Distribution | None = None) -> torch.Tensor:
@@ -93,15 +57,15 @@ def iwae_bound(model, x: torch.Tensor, k: int, q: Distribution | None = None,
     The k draws are taken ``chunk_size`` at a time and combined with logsumexp, so memory stays bounded
     for k in the thousands. One shared q is reused, so every chunk uses the same proposal.
     """
-    _check_k("k", k)
-    _check_k("chunk_size", chunk_size)
-    _check_model(model, needs_encoder=q is None)
-    _check_x(model, x)
-    q = model.encode(x) if q is None else q
-    _check_q(model, q, x)
-    parts = []
-    for start in range(0, k, chunk_size):
-        parts.append(torch.logsumexp(_log_weights(model, x, min(chunk_size, k - start), q), dim=0))
+    checks.integer("k", k)
+    checks.integer("chunk_size", chunk_size)
+    return _iwae(model, x, k, _proposal(model, x, q), chunk_size)
+
+
+def _iwae(model, x: torch.Tensor, k: int, q: Distribution, chunk_size: int) -> torch.Tensor:
+    # log sum_i w_i over all k draws is the logsumexp of each chunk's logsumexp
+    parts = [torch.logsumexp(_log_weights(model, x, min(chunk_size, k - start), q), dim=0)
+             for start in range(0, k, chunk_size)]
     return torch.logsumexp(torch.stack(parts), dim=0) - math.log(k)
 
 
@@ -124,42 +88,26 @@ class LogLikelihood:
 def log_likelihood(model, data, k: int = 1000, batch_size: int = 100, chunk_size: int = 1000) -> LogLikelihood:
     """Estimate -log p(x) over a data set with IWAE_k, in nats and bits per dimension.
 
+        NLL = -(1/N) sum_n IWAE_k(x_n)  >=  -(1/N) sum_n log p(x_n),      bits/dim = NLL / (D ln 2)
+
     ``data`` is a tensor of images (N, ...) or an iterable of batches ``x`` or ``(x, y)``, such as
     ``datamodule.test_dataloader()``.
     """
-    _check_k("k", k)
-    _check_k("batch_size", batch_size)
-    _check_k("chunk_size", chunk_size)
-    _check_model(model, needs_encoder=True)
-    if isinstance(data, torch.Tensor):
-        if data.dim() < 1 or len(data) == 0:
-            raise ValueError(f"data must hold at least one example, got a tensor of shape {tuple(data.shape)}")
-        data = data.split(batch_size)
-    elif not hasattr(data, "__iter__") or isinstance(data, (str, bytes, dict)):
-        hint = "; pass datamodule.test_dataloader() or datamodule.tensors('test')[0]" if hasattr(data, "setup") else ""
-        raise TypeError(f"data must be a tensor of examples or an iterable of batches, got "
-                        f"{type(data).__name__}{hint}")
+    for name, value in (("k", k), ("batch_size", batch_size), ("chunk_size", chunk_size)):
+        checks.integer(name, value)
+    _model_with(model, ("encode", "decode", "prior"))
     was_training = getattr(model, "training", False)
     if hasattr(model, "eval"):
         model.eval()
-    device = next(model.parameters()).device if hasattr(model, "parameters") else None
     total_iwae = total_elbo = 0.0
     n = dims = 0
     try:
-        for batch in data:
-            x = batch[0] if isinstance(batch, (tuple, list)) and batch else batch
-            if not isinstance(x, torch.Tensor):
-                raise TypeError(f"each batch of data must be a tensor x or a pair (x, y), got {type(batch).__name__}")
-            if x.dim() >= 1 and len(x) == 0:
-                continue
-            if device is not None:
-                x = x.to(device)
-            for xb in x.split(batch_size):
-                q = model.encode(xb)
-                total_iwae += iwae_bound(model, xb, k, q, chunk_size).double().sum().item()
-                total_elbo += elbo(model, xb, 1, q).double().sum().item()
-                n += len(xb)
-                dims = xb[0].numel()
+        for x in _batches(model, data, batch_size):
+            q = model.encode(x)  # one q per batch, shared by the bound and the ELBO
+            total_iwae += _iwae(model, x, k, q, chunk_size).double().sum().item()
+            total_elbo += _log_weights(model, x, 1, q).mean(0).double().sum().item()
+            n += len(x)
+            dims = x[0].numel()
     finally:
         if was_training:
             model.train()
@@ -168,3 +116,66 @@ def log_likelihood(model, data, k: int = 1000, batch_size: int = 100, chunk_size
     nll = -total_iwae / n
     return LogLikelihood(nll_nats=nll, neg_elbo_nats=-total_elbo / n, bits_per_dim=nll / (dims * math.log(2)),
                          k=k, n=n)
+
+
+# --- argument checks and plumbing ----------------------------------------------------------------------
+
+
+def _proposal(model, x, q) -> Distribution:
+    """The arguments the estimators share, checked: the model, the data x, and q, by default q(z|x)."""
+    _model_with(model, ("encode", "decode", "prior") if q is None else ("decode", "prior"))
+    _check_x(model, x)
+    if q is None:
+        return model.encode(x)
+    checks.distribution("q", q)
+    if q.event_shape != model.prior.event_shape:
+        raise ValueError(f"q must be a distribution over z like the prior, of event shape "
+                         f"{tuple(model.prior.event_shape)}, got {tuple(q.event_shape)}")
+    if tuple(q.batch_shape) != (len(x),):
+        raise ValueError(f"q must have batch shape ({len(x)},), one distribution per example of x, "
+                         f"got {tuple(q.batch_shape)}")
+    return q
+
+
+def _check_x(model, x) -> None:
+    checks.tensor("x", x, "(B, ...)", nonempty=True)
+    if hasattr(model, "check_images"):  # the VAE's own checks: shape, dtype, [0, 1] for a Bernoulli likelihood
+        model.check_images(x)
+
+
+def _log_px_z(model, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """log p(x|z), (k, B), or an error saying that x does not fit the model (found only once it is scored)."""
+    try:
+        log_px_z = model.decode(z).log_prob(x)
+    except (ValueError, RuntimeError) as err:  # torch's own words for a shape that does not broadcast
+        raise ValueError(f"x of shape {tuple(x.shape)} does not fit the model's p(x|z): {err}") from None
+    if log_px_z.shape != (len(z), len(x)):
+        raise ValueError(f"x of shape {tuple(x.shape)} does not fit the model's p(x|z): log p(x|z) has "
+                         f"shape {tuple(log_px_z.shape)}, expected ({len(z)}, {len(x)})")
+    return log_px_z
+
+
+def _batches(model, data, batch_size: int):
+    """The images of ``data`` (a tensor, or batches x or (x, y)), checked, on the model's device, ``batch_size``
+    at a time."""
+    if isinstance(data, torch.Tensor):
+        data = [checks.tensor("data", data, "(N, ...)", nonempty=True)]
+    elif isinstance(data, (str, bytes, dict)) or not hasattr(data, "__iter__"):
+        hint = "; pass datamodule.test_dataloader() or datamodule.tensors('test')[0]" if hasattr(data, "setup") else ""
+        raise TypeError(f"data must be a tensor of examples or an iterable of batches, got {type(data).__name__}{hint}")
+    device = next(model.parameters()).device if hasattr(model, "parameters") else None
+    for batch in data:
+        x = batch[0] if isinstance(batch, (tuple, list)) and batch else batch
+        if not isinstance(x, torch.Tensor):
+            raise TypeError(f"each batch of data must be a tensor x or a pair (x, y), got {type(batch).__name__}")
+        if x.dim() and not len(x):
+            continue
+        _check_x(model, x)
+        yield from (x if device is None else x.to(device)).split(batch_size)
+
+
+def _model_with(model, needed: tuple[str, ...]) -> None:
+    missing = [name for name in needed if not hasattr(model, name)]
+    if missing:
+        raise TypeError(f"model must have {', '.join(needed)} (like VAE or LinearGaussian); "
+                        f"{type(model).__name__} lacks {', '.join(missing)}")

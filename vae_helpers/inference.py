@@ -25,35 +25,20 @@ import torch
 from torch import nn
 from torch.distributions import Distribution, Independent, MultivariateNormal, Normal
 
-from .estimators import _check_model, elbo
-from .linear_gaussian import (_check_float_dtype, _check_int, _check_positive_number, _check_same_dtype, _check_seed,
-                              _show)
-from .models import ACTIVATIONS, mlp
+from . import checks
+from .estimators import _log_weights, _model_with
+from .networks import mlp
 
 FAMILIES = ("full", "mean_field")
 ESTIMATORS = ("reparameterization", "score_function")
-
-
-def _check_params(name: str, t, shape: str, like: torch.Tensor | None = None) -> None:
-    """A floating-point tensor of finite values, with the shape and dtype of ``like`` if given."""
-    if not isinstance(t, torch.Tensor) or not t.is_floating_point():
-        raise TypeError(f"{name} must be a floating-point tensor of shape {shape}, got {_show(t)}")
-    if like is not None:
-        if t.shape != like.shape:
-            raise ValueError(f"{name} must be a tensor of shape {tuple(like.shape)}, got {tuple(t.shape)}")
-        _check_same_dtype(name, t, like.dtype, "mu")
-    if not torch.isfinite(t).all():
-        raise ValueError(f"{name} must hold finite values, got NaN or infinite entries")
 
 
 class MeanFieldGaussian(nn.Module):
     """q(z) = N(mu, diag exp(logvar)) for each of B data points: parameters mu, logvar of shape (B, d)."""
 
     def __init__(self, mu: torch.Tensor, logvar: torch.Tensor):
-        _check_params("mu", mu, "(B, d)")
-        if mu.dim() < 1:
-            raise ValueError(f"mu must be a tensor of shape (B, d), got {tuple(mu.shape)}")
-        _check_params("logvar", logvar, "(B, d)", like=mu)
+        checks.tensor("mu", mu, "(B, d)", finite=True, min_dim=1)
+        _like("logvar", logvar, mu.shape, mu.dtype, "the entries of mu", finite=True)
         super().__init__()
         self.mu = nn.Parameter(mu.detach().clone())
         self.logvar = nn.Parameter(logvar.detach().clone())
@@ -69,10 +54,8 @@ class FullCovarianceGaussian(nn.Module):
     """
 
     def __init__(self, mu: torch.Tensor, scale_tril: torch.Tensor):
-        _check_params("mu", mu, "(B, d)")
-        if mu.dim() < 1:
-            raise ValueError(f"mu must be a tensor of shape (B, d), got {tuple(mu.shape)}")
-        _check_params("scale_tril", scale_tril, "(B, d, d)", like=mu.unsqueeze(-1).expand(*mu.shape, mu.shape[-1]))
+        checks.tensor("mu", mu, "(B, d)", finite=True, min_dim=1)
+        _like("scale_tril", scale_tril, (*mu.shape, mu.shape[-1]), mu.dtype, "the entries of mu", finite=True)
         if not (scale_tril.diagonal(dim1=-2, dim2=-1) > 0).all():
             raise ValueError("scale_tril must be lower-triangular with a positive diagonal (a Cholesky factor)")
         super().__init__()
@@ -93,25 +76,16 @@ def gaussian_q(family: str, mean: torch.Tensor, covariance: torch.Tensor) -> nn.
 
     mean (B, d), covariance (B, d, d); a mean-field q keeps only the covariance's diagonal.
     """
-    _check_choice("family", family, FAMILIES)
-    if not isinstance(mean, torch.Tensor) or not mean.is_floating_point():
-        raise TypeError(f"mean must be a floating-point tensor of shape (B, d), got {_show(mean)}")
+    checks.choice("family", family, FAMILIES)
+    checks.tensor("mean", mean, "(B, d)")
     if mean.dim() != 2:
         raise ValueError(f"mean must be a tensor of shape (B, d), got {tuple(mean.shape)}")
-    shape = (*mean.shape, mean.shape[-1])
-    if not isinstance(covariance, torch.Tensor) or not covariance.is_floating_point():
-        raise TypeError(f"covariance must be a floating-point tensor of shape {shape}, got {_show(covariance)}")
-    if tuple(covariance.shape) != shape:
-        raise ValueError(f"covariance must be a tensor of shape {shape}, got {tuple(covariance.shape)}")
-    _check_same_dtype("covariance", covariance, mean.dtype, "mean")
-    if not torch.isfinite(covariance).all():
-        raise ValueError("covariance must hold finite values, got NaN or infinite entries")
+    _like("covariance", covariance, (*mean.shape, mean.shape[-1]), mean.dtype, "the entries of mean", finite=True)
     if family == "full":
         L, info = torch.linalg.cholesky_ex(covariance)
         if (info != 0).any():
             bad = torch.nonzero(info).flatten().tolist()
-            raise ValueError(f"covariance must be positive-definite, but matrix {bad[0]} "
-                             f"(of {len(bad)} such) is not")
+            raise ValueError(f"covariance must be positive-definite, but matrix {bad[0]} (of {len(bad)} such) is not")
         return FullCovarianceGaussian(mean, L)
     variances = covariance.diagonal(dim1=-2, dim2=-1)
     if not (variances > 0).all():
@@ -127,34 +101,6 @@ class VIFit:
     elbo_trace: torch.Tensor  #: (steps, B): the Monte Carlo ELBO each step climbed on
 
 
-def _check_choice(name: str, value, choices: tuple[str, ...]) -> None:
-    if not isinstance(value, str):
-        raise TypeError(f"{name} must be one of {choices}, got {_show(value)}")
-    if value not in choices:
-        raise ValueError(f"{name} must be one of {choices}, got {value!r}")
-
-
-def _check_lr(lr) -> None:
-    _check_positive_number("lr", lr, "a positive number (finite, > 0)")
-
-
-def _check_model_and_batch(model, x) -> tuple[torch.dtype, int]:
-    """Check the model and the batch x (B, ...) it is to explain; return the model's dtype and d, the size of z."""
-    _check_model(model, needs_encoder=False)
-    prior = model.prior
-    if len(prior.event_shape) != 1:
-        raise TypeError(f"model must have a prior over vectors z, of event shape (d,), like VAE or LinearGaussian; "
-                        f"{type(model).__name__}'s prior has event shape {tuple(prior.event_shape)}")
-    dtype, d = prior.mean.dtype, prior.event_shape[0]
-    if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-        raise TypeError(f"x must be a floating-point batch of data points of shape (B, ...), got {_show(x)}")
-    if x.dim() < 2 or len(x) == 0:
-        raise ValueError(f"x must be a floating-point batch of data points of shape (B, ...) with B >= 1, "
-                         f"got {tuple(x.shape)}")
-    _check_same_dtype("x", x, dtype, "the model's prior")
-    return dtype, d
-
-
 def fit_q(model, x: torch.Tensor, family: str = "full", steps: int = 1000, lr: float = 0.05,
           num_samples: int = 8, seed: int = 0, init: Distribution | None = None) -> VIFit:
     """Per-data-point variational inference: fit one Gaussian q(z) to p(z|x) for each x in the batch.
@@ -168,37 +114,24 @@ def fit_q(model, x: torch.Tensor, family: str = "full", steps: int = 1000, lr: f
             (q = N(mu, diag exp(logvar))). num_samples: S, draws per step.
         init: a Gaussian q (batch shape (B,)) to start from, e.g. an encoder's; default p(z) = N(0, I).
     """
-    dtype, d = _check_model_and_batch(model, x)
-    _check_choice("family", family, FAMILIES)
-    for name, value in (("steps", steps), ("num_samples", num_samples)):
-        _check_int(name, value)
-    _check_lr(lr)
-    _check_seed(seed, allow_none=False)
+    dtype, d = _model_and_batch(model, x)
+    checks.integer("steps", steps)
+    checks.integer("num_samples", num_samples)
+    checks.number("lr", lr, positive=True)
+    checks.integer("seed", seed, minimum=0)
     B = x.shape[0]
     if init is None:
         mean, cov = torch.zeros(B, d, dtype=dtype), torch.eye(d, dtype=dtype).expand(B, d, d)
     else:
-        if not (isinstance(init, MultivariateNormal)
-                or isinstance(init, Independent) and isinstance(init.base_dist, Normal)):
-            raise TypeError(f"init must be a Gaussian q with batch shape ({B},) (a MultivariateNormal or an "
-                            f"Independent(Normal)), got {_show(init)}")
-        if init.batch_shape != (B,):
-            raise ValueError(f"init must be a Gaussian q with batch shape ({B},), one per row of x, got batch shape "
-                             f"{tuple(init.batch_shape)}")
-        if init.event_shape != (d,):
-            raise ValueError(f"init must be a distribution over z of event shape ({d},), got {tuple(init.event_shape)}")
-        _check_same_dtype("init", init.mean, dtype, "the model's prior", "build it from tensors converted with")
-        mean = init.mean.detach()
-        cov = (init.covariance_matrix if isinstance(init, MultivariateNormal)
-               else torch.diag_embed(init.variance)).detach()
-    q = gaussian_q(family, mean, cov)
+        mean, cov = _moments(init, B, d, dtype)
+    q = gaussian_q(family, mean, cov)  # which checks family
     optimizer = torch.optim.Adam(q.parameters(), lr=lr, fused=True)
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
     trace = torch.empty(steps, B, dtype=dtype)
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         for step in range(steps):
-            value = elbo(model, x, k=num_samples, q=q())
+            value = _log_weights(model, x, num_samples, q()).mean(0)  # the ELBO, from S draws
             optimizer.zero_grad()
             (-value.sum()).backward()
             optimizer.step()
@@ -234,16 +167,13 @@ def elbo_gradient_samples(model, x: torch.Tensor, mu: torch.Tensor, logvar: torc
         (grad_mu, grad_logvar), each (S, B, d): their mean over S is the S-sample estimate, their
         variance over S the variance of one sample.
     """
-    dtype, d = _check_model_and_batch(model, x)
-    _check_int("num_samples", num_samples)
-    _check_choice("estimator", estimator, ESTIMATORS)
-    _check_seed(seed)
-    for name, t in (("mu", mu), ("logvar", logvar)):
-        if not isinstance(t, torch.Tensor) or not t.is_floating_point():
-            raise TypeError(f"{name} must be a floating-point tensor of shape ({x.shape[0]}, {d}), got {_show(t)}")
-        if tuple(t.shape) != (x.shape[0], d):
-            raise ValueError(f"{name} must be a tensor of shape ({x.shape[0]}, {d}), got {tuple(t.shape)}")
-        _check_same_dtype(name, t, dtype, "the model's prior")
+    dtype, d = _model_and_batch(model, x)
+    checks.integer("num_samples", num_samples)
+    checks.choice("estimator", estimator, ESTIMATORS)
+    if seed is not None:
+        checks.integer("seed", seed, minimum=0)
+    _like("mu", mu, (x.shape[0], d), dtype, "the model's weights")
+    _like("logvar", logvar, (x.shape[0], d), dtype, "the model's weights")
     # one copy of (mu, logvar) per sample, so that each sample's gradient lands in its own row
     mu_s = mu.detach().expand(num_samples, *mu.shape).clone().requires_grad_(True)
     logvar_s = logvar.detach().expand(num_samples, *logvar.shape).clone().requires_grad_(True)
@@ -267,29 +197,22 @@ class AmortizedEncoder(nn.Module):
 
     def __init__(self, x_dim: int, z_dim: int, hidden=(32,), activation: str = "tanh",
                  dtype: torch.dtype = torch.float64):
-        for name, value in (("x_dim", x_dim), ("z_dim", z_dim)):
-            _check_int(name, value)
-        try:
-            sizes = tuple(hidden)
-        except TypeError:
-            sizes = None
-        if sizes is None or any(isinstance(h, bool) or not isinstance(h, int) for h in sizes):
-            raise TypeError(f"hidden must be a sequence of positive integers such as (32,), got {_show(hidden)}")
-        if any(h < 1 for h in sizes):
-            raise ValueError(f"hidden must be a sequence of positive integers such as (32,), got {hidden!r}")
-        _check_choice("activation", activation, tuple(ACTIVATIONS))
-        _check_float_dtype("dtype", dtype)
+        checks.integer("x_dim", x_dim)
+        checks.integer("z_dim", z_dim)
+        hidden = checks.sizes("hidden", hidden, "(32,)", allow_empty=True)
+        if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+            raise TypeError(f"dtype must be a floating-point torch.dtype such as torch.float64, got {dtype!r}")
         super().__init__()
         self.x_dim, self.z_dim = x_dim, z_dim
-        self.net = mlp([x_dim, *sizes, 2 * z_dim], activation).to(dtype)  # outputs [mu, logvar]
+        # mlp checks the activation's name; the outputs are [mu, logvar]
+        self.net = mlp([x_dim, *hidden, 2 * z_dim], activation).to(dtype)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(mu, logvar) of q_phi(z|x), each (B, d)."""
-        if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-            raise TypeError(f"x must be a floating-point tensor of shape (B, {self.x_dim}), got {_show(x)}")
+        checks.tensor("x", x, f"(B, {self.x_dim})")
         if x.shape[-1:] != (self.x_dim,):
             raise ValueError(f"x must be a tensor of shape (B, {self.x_dim}), got {tuple(x.shape)}")
-        _check_same_dtype("x", x, self.net[0].weight.dtype, "the encoder")
+        checks.same_dtype("x", x, self.net[0].weight.dtype, "the encoder's weights")
         mu, logvar = self.net(x).chunk(2, dim=-1)
         return mu, logvar
 
@@ -310,30 +233,13 @@ def fit_amortized(model, encoder: AmortizedEncoder, x: torch.Tensor, steps: int 
     with the same objective: that is Auto-Encoding Variational Bayes, max over phi and theta.
     Returns the minibatch-mean ELBO at every step, (steps,).
     """
-    _, d = _check_model_and_batch(model, x)
-    if not isinstance(encoder, nn.Module) or not callable(getattr(encoder, "encode", None)):
-        raise TypeError(f"encoder must be an nn.Module with encode(x) -> q(z|x), such as AmortizedEncoder, "
-                        f"got {_show(encoder)}")
-    if getattr(encoder, "z_dim", d) != d:
-        raise ValueError(f"encoder must give a q over the model's z of size {d}, got an encoder with "
-                         f"z_dim={encoder.z_dim}")
-    if getattr(encoder, "x_dim", x.shape[-1]) != x.shape[-1]:
-        raise ValueError(f"x must have shape (N, {encoder.x_dim}) to match the encoder's x_dim, got {tuple(x.shape)}")
+    _, d = _model_and_batch(model, x)
+    _check_encoder(encoder, x, d)
     for name, value in (("steps", steps), ("batch_size", batch_size), ("num_samples", num_samples)):
-        _check_int(name, value)
-    _check_lr(lr)
-    _check_seed(seed, allow_none=False)
-    if isinstance(model_params, torch.Tensor) or not hasattr(model_params, "__iter__"):
-        raise TypeError(f"model_params must be a list of tensors such as [model.W, model.b], got {_show(model_params)}")
-    model_params = list(model_params)
-    for i, p in enumerate(model_params):
-        if not isinstance(p, torch.Tensor):
-            raise TypeError(f"model_params must be tensors with requires_grad=True, e.g. [model.W, model.b]; "
-                            f"item {i} is {_show(p)}")
-        if not (p.requires_grad and p.is_leaf):
-            raise ValueError(f"model_params must be tensors with requires_grad=True, e.g. [model.W, model.b], made "
-                             f"as leaves (not computed from other tensors); item {i} is "
-                             + ("not a leaf" if p.requires_grad else "without requires_grad"))
+        checks.integer(name, value)
+    checks.number("lr", lr, positive=True)
+    checks.integer("seed", seed, minimum=0)
+    model_params = _leaves(model_params)
     optimizer = torch.optim.Adam([*encoder.parameters(), *model_params], lr=lr, fused=True)
     # a decaying step size lets Adam settle instead of hovering at the noise level of one-draw ELBOs
     schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
@@ -342,10 +248,81 @@ def fit_amortized(model, encoder: AmortizedEncoder, x: torch.Tensor, steps: int 
         torch.manual_seed(seed)
         for step in range(steps):
             xb = x[torch.randint(len(x), (min(batch_size, len(x)),))]
-            value = elbo(model, xb, k=num_samples, q=encoder.encode(xb)).mean()
+            value = _log_weights(model, xb, num_samples, encoder.encode(xb)).mean(0).mean()  # the mean ELBO
             optimizer.zero_grad()
             (-value).backward()
             optimizer.step()
             schedule.step()
             trace[step] = value.detach()
     return trace
+
+
+# --- argument checks -----------------------------------------------------------------------------------
+
+
+def _model_and_batch(model, x) -> tuple[torch.dtype, int]:
+    """Check the model and the batch x (B, ...) it is to explain; return the model's dtype and d, the size of z."""
+    _model_with(model, ("decode", "prior"))
+    prior = model.prior
+    if len(prior.event_shape) != 1:
+        raise TypeError(f"model must have a prior over vectors z, of event shape (d,), like VAE or LinearGaussian; "
+                        f"{type(model).__name__}'s prior has event shape {tuple(prior.event_shape)}")
+    checks.tensor("x", x, "(B, ...)", min_dim=2, nonempty=True)
+    checks.same_dtype("x", x, prior.mean.dtype)
+    return prior.mean.dtype, prior.event_shape[0]
+
+
+def _moments(init, B: int, d: int, dtype: torch.dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean (B, d) and covariance (B, d, d) of a Gaussian q to start from, checked."""
+    if not (isinstance(init, MultivariateNormal)
+            or isinstance(init, Independent) and isinstance(init.base_dist, Normal)):
+        raise TypeError(f"init must be a Gaussian q with batch shape ({B},) (a MultivariateNormal or an "
+                        f"Independent(Normal)), got {checks.show(init)}")
+    if init.batch_shape != (B,):
+        raise ValueError(f"init must be a Gaussian q with batch shape ({B},), one per row of x, got batch shape "
+                         f"{tuple(init.batch_shape)}")
+    if init.event_shape != (d,):
+        raise ValueError(f"init must be a distribution over z of event shape ({d},), got {tuple(init.event_shape)}")
+    if init.mean.dtype != dtype:
+        raise TypeError(f"init has dtype {init.mean.dtype} but the model's weights are {dtype}; build it from "
+                        f"tensors converted with .to({dtype})")
+    cov = init.covariance_matrix if isinstance(init, MultivariateNormal) else torch.diag_embed(init.variance)
+    return init.mean.detach(), cov.detach()
+
+
+def _check_encoder(encoder, x: torch.Tensor, d: int) -> None:
+    if not isinstance(encoder, nn.Module) or not callable(getattr(encoder, "encode", None)):
+        raise TypeError(f"encoder must be an nn.Module with encode(x) -> q(z|x), such as AmortizedEncoder, "
+                        f"got {checks.show(encoder)}")
+    if getattr(encoder, "z_dim", d) != d:
+        raise ValueError(f"encoder must give a q over the model's z of size {d}, got an encoder with "
+                         f"z_dim={encoder.z_dim}")
+    if getattr(encoder, "x_dim", x.shape[-1]) != x.shape[-1]:
+        raise ValueError(f"x must have shape (N, {encoder.x_dim}) to match the encoder's x_dim, got {tuple(x.shape)}")
+
+
+def _leaves(model_params) -> list[torch.Tensor]:
+    """``model_params`` as a list of leaf tensors that require gradients, which Adam can update."""
+    if isinstance(model_params, torch.Tensor) or not hasattr(model_params, "__iter__"):
+        raise TypeError(f"model_params must be a list of tensors such as [model.W, model.b], "
+                        f"got {checks.show(model_params)}")
+    model_params = list(model_params)
+    for i, p in enumerate(model_params):
+        if not isinstance(p, torch.Tensor):
+            raise TypeError(f"model_params must be tensors with requires_grad=True, e.g. [model.W, model.b]; "
+                            f"item {i} is {checks.show(p)}")
+        if not (p.requires_grad and p.is_leaf):
+            raise ValueError(f"model_params must be tensors with requires_grad=True, e.g. [model.W, model.b], made "
+                             f"as leaves (not computed from other tensors); item {i} is "
+                             + ("not a leaf" if p.requires_grad else "without requires_grad"))
+    return model_params
+
+
+def _like(name: str, t, shape, dtype: torch.dtype, owner: str, finite: bool = False) -> torch.Tensor:
+    """A floating-point tensor of exactly ``shape``, with ``owner``'s dtype (and finite values if asked)."""
+    shape = tuple(shape)
+    checks.tensor(name, t, str(shape), finite=finite)
+    if tuple(t.shape) != shape:
+        raise ValueError(f"{name} must be a tensor of shape {shape}, got {tuple(t.shape)}")
+    checks.same_dtype(name, t, dtype, owner)
+    return t
