@@ -62,16 +62,16 @@ def test_sampling_frequencies_match_the_exact_tables():
     assert torch.equal(model.sample(50, seed=3)[1], model.sample(50, seed=3)[1])
 
 
-@pytest.mark.parametrize("prior, likelihood, match", [
-    (torch.tensor([0.5, 0.6]), torch.full((2, 2), 0.5), "prior_probs.*sum to 1"),
-    (torch.tensor([1.5, -0.5]), torch.full((2, 2), 0.5), "prior_probs.*non-negative"),
-    (torch.tensor([1, 0]), torch.full((2, 2), 0.5), "prior_probs must be a floating-point tensor"),
-    (torch.tensor([0.5, 0.5]), torch.tensor([[0.5, 0.6], [0.5, 0.5]]), "likelihood.*each row"),
-    (torch.tensor([0.5, 0.5]), torch.full((3, 2), 0.5), "one row per value of z"),
-    (torch.tensor([0.5, 0.5]), torch.full((2,), 0.5), r"likelihood must be .* shape \(K, M\)"),
+@pytest.mark.parametrize("prior, likelihood, error, match", [
+    (torch.tensor([0.5, 0.6]), torch.full((2, 2), 0.5), ValueError, "prior_probs.*sum to 1"),
+    (torch.tensor([1.5, -0.5]), torch.full((2, 2), 0.5), ValueError, "prior_probs.*non-negative"),
+    (torch.tensor([1, 0]), torch.full((2, 2), 0.5), TypeError, "prior_probs must be a floating-point tensor"),
+    (torch.tensor([0.5, 0.5]), torch.tensor([[0.5, 0.6], [0.5, 0.5]]), ValueError, "likelihood.*each row"),
+    (torch.tensor([0.5, 0.5]), torch.full((3, 2), 0.5), ValueError, "one row per value of z"),
+    (torch.tensor([0.5, 0.5]), torch.full((2,), 0.5), ValueError, r"likelihood must be .* shape \(K, M\)"),
 ])
-def test_bad_tables_are_named(prior, likelihood, match):
-    with pytest.raises(ValueError, match=match):
+def test_bad_tables_are_named(prior, likelihood, error, match):
+    with pytest.raises(error, match=match):
         DiscreteLatentModel(prior, likelihood)
 
 
@@ -83,7 +83,7 @@ def test_bad_arguments_are_named():
         model.log_evidence(torch.tensor([0.5]))
     with pytest.raises(ValueError, match="z must hold integers in 0..2"):
         model.decode(3)
-    with pytest.raises(ValueError, match="n must be a positive integer"):
+    with pytest.raises(ValueError, match="n must be an integer >= 1"):
         model.sample(0)
     never = DiscreteLatentModel(torch.tensor([1.0, 0.0]), torch.tensor([[1.0, 0.0], [0.0, 1.0]]))
     with pytest.raises(ValueError, match="p\\(x\\) = 0"):

@@ -20,40 +20,7 @@ from __future__ import annotations
 import torch
 from torch.distributions import Categorical
 
-from .linear_gaussian import _check_int, _check_seed, _show
-
-
-def _check_probabilities(name: str, t, dim: int) -> torch.Tensor:
-    shape = "(K,)" if dim == 1 else "(K, M)"
-    if not isinstance(t, torch.Tensor):
-        raise TypeError(f"{name} must be a floating-point tensor of shape {shape}, got {type(t).__name__}")
-    if not t.is_floating_point() or t.dim() != dim:
-        raise ValueError(f"{name} must be a floating-point tensor of shape {shape}, got shape {tuple(t.shape)}, "
-                         f"dtype {t.dtype}")
-    if (t < 0).any() or not torch.isfinite(t).all():
-        raise ValueError(f"{name} must hold finite, non-negative probabilities")
-    sums = t.sum(-1)
-    if not torch.allclose(sums, torch.ones_like(sums), atol=1e-6):
-        what = "its entries" if dim == 1 else "each row (a distribution over x for one z)"
-        raise ValueError(f"{name}: {what} must sum to 1, got sums {sums.tolist()}")
-    return t
-
-
-def _check_values(name: str, values, size: int) -> torch.Tensor:
-    """``values`` (an int, a sequence or a tensor of ints) as an integer tensor, each in 0..size-1."""
-    expected = f"{name} must hold integers in 0..{size - 1}"
-    try:
-        t = torch.as_tensor(values)
-    except (TypeError, ValueError, RuntimeError):
-        raise TypeError(f"{expected} (an int, a list or a tensor of ints), got {_show(values)}") from None
-    small = t.numel() <= 10  # small enough to show every value
-    if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
-        got = t.tolist() if small else f"a tensor of shape {tuple(t.shape)}"
-        raise ValueError(f"{expected}, got {got} of dtype {t.dtype}")
-    if t.numel() and ((t < 0).any() or (t >= size).any()):
-        got = t.tolist() if small else f"values in {t.min().item()}..{t.max().item()}"
-        raise ValueError(f"{expected}, got {got}")
-    return t
+from . import checks
 
 
 class DiscreteLatentModel:
@@ -105,9 +72,45 @@ class DiscreteLatentModel:
 
     def sample(self, n: int, seed: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """The generative story, n times: z ~ p(z), then x ~ p(x|z). Returns (z (n,), x (n,)), integers."""
-        _check_int("n", n, expected="a positive integer")
-        _check_seed(seed)
+        checks.integer("n", n)
+        if seed is not None:
+            checks.integer("seed", seed, minimum=0)
         g = torch.Generator().manual_seed(seed) if seed is not None else None
         z = torch.multinomial(self.prior_probs, n, replacement=True, generator=g)
         x = torch.multinomial(self.likelihood[z], 1, generator=g).squeeze(-1)
         return z, x
+
+
+# --- argument checks -----------------------------------------------------------------------------------
+
+
+def _check_probabilities(name: str, t, dim: int) -> torch.Tensor:
+    """A table of probabilities: a floating-point tensor of ``dim`` dimensions whose last sums to 1."""
+    shape = "(K,)" if dim == 1 else "(K, M)"
+    checks.tensor(name, t, shape)
+    if t.dim() != dim:
+        raise ValueError(f"{name} must be a floating-point tensor of shape {shape}, got shape {tuple(t.shape)}")
+    if (t < 0).any() or not torch.isfinite(t).all():
+        raise ValueError(f"{name} must hold finite, non-negative probabilities")
+    sums = t.sum(-1)
+    if not torch.allclose(sums, torch.ones_like(sums), atol=1e-6):
+        what = "its entries" if dim == 1 else "each row (a distribution over x for one z)"
+        raise ValueError(f"{name}: {what} must sum to 1, got sums {sums.tolist()}")
+    return t
+
+
+def _check_values(name: str, values, size: int) -> torch.Tensor:
+    """``values`` (an int, a sequence or a tensor of ints) as an integer tensor, each in 0..size-1."""
+    expected = f"{name} must hold integers in 0..{size - 1}"
+    try:
+        t = torch.as_tensor(values)
+    except (TypeError, ValueError, RuntimeError):
+        raise TypeError(f"{expected} (an int, a list or a tensor of ints), got {checks.show(values)}") from None
+    small = t.numel() <= 10  # small enough to show every value
+    if t.is_floating_point() or t.is_complex() or t.dtype == torch.bool:
+        got = t.tolist() if small else f"a tensor of shape {tuple(t.shape)}"
+        raise ValueError(f"{expected}, got {got} of dtype {t.dtype}")
+    if t.numel() and ((t < 0).any() or (t >= size).any()):
+        got = t.tolist() if small else f"values in {t.min().item()}..{t.max().item()}"
+        raise ValueError(f"{expected}, got {got}")
+    return t

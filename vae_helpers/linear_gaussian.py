@@ -14,54 +14,10 @@ log p(x) = ELBO(q) + KL(q || p(z|x)) can be checked term by term.
 """
 from __future__ import annotations
 
-import math
-
 import torch
 from torch.distributions import Independent, MultivariateNormal, Normal, kl_divergence
 
-
-# --- argument checks, shared with bayes and inference: TypeError for a wrong type, ValueError for a wrong value
-
-
-def _show(value) -> str:
-    """A bad argument as an error message shows it: a tensor by shape and dtype, anything else by a short repr."""
-    if isinstance(value, torch.Tensor):
-        return f"a tensor of shape {tuple(value.shape)}, dtype {value.dtype}"
-    text = repr(value)
-    return text if len(text) <= 60 else f"{type(value).__name__} {text[:50]}..."
-
-
-def _check_int(name: str, value, minimum: int = 1, expected: str | None = None) -> None:
-    """``value`` must be an int (not a bool) >= ``minimum``."""
-    expected = expected or f"an integer >= {minimum}"
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{name} must be {expected}, got {_show(value)}")
-    if value < minimum:
-        raise ValueError(f"{name} must be {expected}, got {value!r}")
-
-
-def _check_seed(seed, allow_none: bool = True) -> None:
-    if seed is None and allow_none:
-        return
-    _check_int("seed", seed, 0, "None or an integer >= 0" if allow_none else "an integer >= 0")
-
-
-def _check_positive_number(name: str, value, expected: str = "a positive finite number") -> None:
-    """``value`` must be an int or float (not a bool), finite and > 0."""
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise TypeError(f"{name} must be {expected}, got {_show(value)}")
-    if not (math.isfinite(value) and value > 0):
-        raise ValueError(f"{name} must be {expected}, got {value!r}")
-
-
-def _check_float_dtype(name: str, dtype) -> None:
-    if not isinstance(dtype, torch.dtype) or not dtype.is_floating_point:
-        raise TypeError(f"{name} must be a floating-point torch.dtype such as torch.float64, got {_show(dtype)}")
-
-
-def _check_same_dtype(name: str, t: torch.Tensor, dtype: torch.dtype, what: str, fix: str = "convert it with") -> None:
-    if t.dtype != dtype:
-        raise TypeError(f"{name} has dtype {t.dtype} but {what} is {dtype}; {fix} .to({dtype})")
+from . import checks
 
 
 class LinearGaussian:
@@ -72,21 +28,16 @@ class LinearGaussian:
     """
 
     def __init__(self, W: torch.Tensor, b: torch.Tensor | None = None, sigma: float = 1.0):
-        if not isinstance(W, torch.Tensor) or not W.is_floating_point():
-            raise TypeError(f"W must be a floating-point tensor of shape (n, d), got {_show(W)}")
+        checks.tensor("W", W, "(n, d)", finite=True)
         if W.dim() != 2 or W.numel() == 0:
             raise ValueError(f"W must be a floating-point tensor of shape (n, d) with n, d >= 1, got {tuple(W.shape)}")
-        if not torch.isfinite(W).all():
-            raise ValueError("W must hold finite values, got NaN or infinite entries")
         n, d = W.shape
-        b = torch.zeros(n, dtype=W.dtype) if b is None else b
-        if not isinstance(b, torch.Tensor):
-            raise TypeError(f"b must be None or a tensor of shape ({n},), got {_show(b)}")
+        if b is None:
+            b = torch.zeros(n, dtype=W.dtype)
+        checks.tensor("b", b, f"({n},)", floating=False, finite=True)
         if tuple(b.shape) != (n,):
             raise ValueError(f"b must be a tensor of shape ({n},), one offset per row of W, got {tuple(b.shape)}")
-        if not torch.isfinite(b).all():
-            raise ValueError("b must hold finite values, got NaN or infinite entries")
-        _check_positive_number("sigma", sigma)
+        checks.number("sigma", sigma, positive=True)
         self.W, self.b, self.sigma = W, b.to(W.dtype), float(sigma)
         self.x_dim, self.z_dim = n, d
 
@@ -94,28 +45,14 @@ class LinearGaussian:
     def random(cls, x_dim: int = 2, z_dim: int = 1, sigma: float = 0.5, seed: int = 0,
                dtype=torch.float64) -> "LinearGaussian":
         """A model with standard-normal W and b drawn with a fixed seed."""
-        _check_int("x_dim", x_dim)
-        _check_int("z_dim", z_dim)
-        _check_seed(seed, allow_none=False)
-        _check_float_dtype("dtype", dtype)
+        checks.integer("x_dim", x_dim)
+        checks.integer("z_dim", z_dim)
+        checks.integer("seed", seed, minimum=0)
+        if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+            raise TypeError(f"dtype must be a floating-point torch.dtype such as torch.float64, got {dtype!r}")
         g = torch.Generator().manual_seed(seed)
         return cls(torch.randn(x_dim, z_dim, generator=g, dtype=dtype),
                    torch.randn(x_dim, generator=g, dtype=dtype), sigma)
-
-    def _check_x(self, x: torch.Tensor) -> None:
-        if not isinstance(x, torch.Tensor) or not x.is_floating_point():
-            raise TypeError(f"x must be a floating-point tensor of shape (..., {self.x_dim}), got {_show(x)}")
-        if x.shape[-1:] != (self.x_dim,):
-            raise ValueError(f"x must be a tensor of shape (..., {self.x_dim}), got {tuple(x.shape)}")
-        _check_same_dtype("x", x, self.W.dtype, "the model's W")
-
-    def _check_z(self, z: torch.Tensor) -> None:
-        if not isinstance(z, torch.Tensor) or not z.is_floating_point():
-            raise TypeError(f"z must be a floating-point tensor of shape (..., {self.z_dim}), got {_show(z)}")
-        if z.shape[-1:] != (self.z_dim,):
-            raise ValueError(f"z must have shape (..., {self.z_dim}) (the last dimension is z_dim), "
-                             f"got {tuple(z.shape)}")
-        _check_same_dtype("z", z, self.W.dtype, "the model's W")
 
     @property
     def prior(self) -> Independent:
@@ -125,7 +62,7 @@ class LinearGaussian:
 
     def decode(self, z: torch.Tensor) -> Independent:
         """The likelihood p(x|z) = N(W z + b, sigma^2 I) for z of shape (..., d)."""
-        self._check_z(z)
+        checks.codes(z, self.z_dim, self.W.dtype)
         return Independent(Normal(z @ self.W.T + self.b, self.sigma), 1)
 
     def evidence(self) -> MultivariateNormal:
@@ -148,8 +85,9 @@ class LinearGaussian:
 
     def sample(self, n: int, seed: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """The generative story, n times: z ~ p(z), then x ~ p(x|z). Returns (z (n, d), x (n, n_x))."""
-        _check_int("n", n, expected="a positive integer")
-        _check_seed(seed)
+        checks.integer("n", n)
+        if seed is not None:
+            checks.integer("seed", seed, minimum=0)
         g = torch.Generator().manual_seed(seed) if seed is not None else None
         z = torch.randn(n, self.z_dim, generator=g, dtype=self.W.dtype)
         x = z @ self.W.T + self.b + self.sigma * torch.randn(n, self.x_dim, generator=g, dtype=self.W.dtype)
@@ -174,9 +112,9 @@ class LinearGaussian:
 
     def kl_to_posterior(self, x: torch.Tensor, q) -> torch.Tensor:
         """KL(q || p(z|x)) in closed form for a Gaussian q with batch shape x.shape[:-1]: (B, n) -> (B,)."""
-        self._check_x(x)
+        posterior = self.posterior(x)  # checks x
         m, C = self._mean_cov(q, x)
-        return kl_divergence(MultivariateNormal(m, covariance_matrix=C), self.posterior(x))
+        return kl_divergence(MultivariateNormal(m, covariance_matrix=C), posterior)
 
     def mean_field_posterior(self, x: torch.Tensor) -> Independent:
         """The mean-field Gaussian q closest to p(z|x) in KL(q || p(z|x)): (B, n) -> batch shape (B,).
@@ -197,14 +135,22 @@ class LinearGaussian:
         return MultivariateNormal(torch.zeros(self.z_dim, dtype=self.W.dtype),
                                   covariance_matrix=torch.eye(self.z_dim, dtype=self.W.dtype))
 
+    # --- argument checks ---------------------------------------------------------------------------
+
+    def _check_x(self, x) -> None:
+        checks.tensor("x", x, f"(..., {self.x_dim})")
+        if x.shape[-1:] != (self.x_dim,):
+            raise ValueError(f"x must be a tensor of shape (..., {self.x_dim}), got {tuple(x.shape)}")
+        checks.same_dtype("x", x, self.W.dtype)
+
     def _mean_cov(self, q, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Mean (..., d) and covariance (..., d, d) of a Gaussian q over z, one for each row of x."""
+        """Mean (..., d) and covariance (..., d, d) of a Gaussian q over z, one for each row of x, checked."""
         if isinstance(q, MultivariateNormal):
             m, C = q.mean, q.covariance_matrix
         elif isinstance(q, Independent) and isinstance(q.base_dist, Normal) and q.reinterpreted_batch_ndims == 1:
             m, C = q.mean, torch.diag_embed(q.variance)
         else:
-            raise TypeError(f"q must be a MultivariateNormal or an Independent(Normal) over z, got {_show(q)}")
+            raise TypeError(f"q must be a MultivariateNormal or an Independent(Normal) over z, got {checks.show(q)}")
         if m.shape[-1:] != (self.z_dim,):
             raise ValueError(f"q must be a distribution over z of dimension {self.z_dim}, got event shape "
                              f"{tuple(m.shape[-1:])}")
@@ -213,5 +159,7 @@ class LinearGaussian:
         except RuntimeError:
             raise ValueError(f"q must have batch shape {tuple(x.shape[:-1])}, one distribution per row of x, "
                              f"got {tuple(m.shape[:-1])}") from None
-        _check_same_dtype("q", m, self.W.dtype, "the model's W", "build q from tensors converted with")
+        if m.dtype != self.W.dtype:
+            raise TypeError(f"q has dtype {m.dtype} but the model's weights are {self.W.dtype}; build q from "
+                            f"tensors converted with .to({self.W.dtype})")
         return m, C
