@@ -28,13 +28,13 @@ def test_codes_leave_the_model_in_the_mode_it_was_in():
     assert not vae.training
 
 
-@pytest.mark.parametrize("x, batch_size, message", [
-    (torch.rand(0, 1, 28, 28), 10, "x must be a non-empty tensor"),
-    ([[0.0] * 784], 10, "x must be a non-empty tensor"),
-    (torch.rand(4, 1, 28, 28), 0, "batch_size must be a positive integer"),
+@pytest.mark.parametrize("x, batch_size, error, message", [
+    (torch.rand(0, 1, 28, 28), 10, ValueError, r"x must be a floating-point tensor of shape \(N, \.\.\.\) with at least one row"),
+    ([[0.0] * 784], 10, TypeError, r"x must be a floating-point tensor of shape \(N, \.\.\.\), got a list"),
+    (torch.rand(4, 1, 28, 28), 0, ValueError, "batch_size must be an integer >= 1"),
 ])
-def test_codes_reject_bad_input(x, batch_size, message):
-    with pytest.raises(ValueError, match=message):
+def test_codes_reject_bad_input(x, batch_size, error, message):
+    with pytest.raises(error, match=message):
         codes(AutoEncoder(latent_dim=2, hidden=(8,)), x, batch_size=batch_size)
 
 
@@ -57,7 +57,7 @@ def test_pca_codes_recover_a_plane_up_to_rotation():
 
 @pytest.mark.parametrize("train_x, test_x, dim, message", [
     (torch.rand(20, 5), torch.rand(3, 4), 2, "same number of features"),
-    (torch.rand(20, 5), torch.rand(3, 5), 0, "dim must be a positive integer"),
+    (torch.rand(20, 5), torch.rand(3, 5), 0, "dim must be an integer >= 1"),
     (torch.rand(20, 5), torch.rand(3, 5), 6, "dim must be at most"),
     (torch.rand(0, 5), torch.rand(3, 5), 2, "train_x must be a non-empty"),
 ])
@@ -80,7 +80,7 @@ def test_in_manifold_uses_balls_to_the_kth_neighbour():
 @pytest.mark.parametrize("points, codes_, k, message", [
     (torch.zeros(3, 2), torch.zeros(5, 3), 1, "same dimension"),
     (torch.zeros(3, 2), torch.zeros(3, 2), 3, "more than k"),
-    (torch.zeros(3, 2), torch.zeros(5, 2), 0, "k must be a positive integer"),
+    (torch.zeros(3, 2), torch.zeros(5, 2), 0, "k must be an integer >= 1"),
     (torch.zeros(0, 2), torch.zeros(5, 2), 1, "points must be a non-empty"),
 ])
 def test_in_manifold_rejects_bad_input(points, codes_, k, message):
@@ -103,7 +103,7 @@ def test_precision_and_recall_tell_a_narrow_sampler_from_a_spread_one():
 
 
 def test_knn_accuracy_rejects_bad_input():
-    with pytest.raises(ValueError, match="k must be a positive integer"):
+    with pytest.raises(ValueError, match="k must be an integer >= 1"):
         knn_accuracy(torch.zeros(4, 2), torch.zeros(4), torch.zeros(2, 2), torch.zeros(2), k=0)
     with pytest.raises(ValueError, match="same dimension"):
         knn_accuracy(torch.zeros(4, 2), torch.zeros(4), torch.zeros(2, 3), torch.zeros(2))

@@ -15,31 +15,13 @@ import torch
 from sklearn.decomposition import PCA
 from sklearn.neighbors import KNeighborsClassifier, NearestNeighbors
 
+from . import checks
 from .latents import encode_batches
-
-
-def _numpy(t) -> np.ndarray:
-    return t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
-
-
-def _check_positive_int(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-
-def _as_matrix(name: str, t) -> np.ndarray:
-    """``t`` as a float array (N, D), one row per example, or a ValueError naming ``name``."""
-    a = _numpy(t)
-    if a.ndim < 1 or len(a) == 0 or not np.issubdtype(a.dtype, np.number):
-        raise ValueError(f"{name} must be a non-empty numeric array or tensor (N, ...), got shape {a.shape}, "
-                         f"dtype {a.dtype}")
-    return a.reshape(len(a), -1).astype(np.float64, copy=False)
 
 
 def knn_accuracy(train_codes, train_labels, test_codes, test_labels, k: int = 5) -> float:
     """Accuracy of a k-nearest-neighbour classifier fitted on (train_codes (N, D), train_labels (N,))."""
-    if not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
+    checks.integer("k", k)
     train_codes, test_codes = _numpy(train_codes), _numpy(test_codes)
     train_codes, test_codes = train_codes.reshape(len(train_codes), -1), test_codes.reshape(len(test_codes), -1)
     if train_codes.shape[1] != test_codes.shape[1]:
@@ -55,8 +37,7 @@ def codes(model, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     ``model.encode(x)`` may return points (an ``AutoEncoder``: z = f(x)) or a distribution q(z|x) (a
     ``VAE``), in which case its mean E_q[z] = mu(x) is the code.
     """
-    _check_positive_int("batch_size", batch_size)
-    outputs = encode_batches(model, x, batch_size)
+    outputs = encode_batches(model, x, batch_size)  # checks x and batch_size
     return torch.cat([out if isinstance(out, torch.Tensor) else out.mean for out in outputs])
 
 
@@ -67,7 +48,7 @@ def pca_codes(train_x, test_x, dim: int = 2) -> tuple[torch.Tensor, torch.Tensor
     code is z = W^T (x - m): the best linear ``dim``-dimensional summary in squared error. Returns
     (train codes (N, dim), test codes (M, dim)) as float32 tensors.
     """
-    _check_positive_int("dim", dim)
+    checks.integer("dim", dim)
     train, test = _as_matrix("train_x", train_x), _as_matrix("test_x", test_x)
     if train.shape[1] != test.shape[1]:
         raise ValueError(f"train_x and test_x must have the same number of features, got {train.shape[1]} "
@@ -86,8 +67,8 @@ def in_manifold(points, codes, k: int = 3, chunk_size: int = 2048) -> torch.Tens
     The radii follow the codes' own spacing, so no scale has to be chosen. points (M, D), codes (N, D)
     -> a boolean tensor (M,).
     """
-    _check_positive_int("k", k)
-    _check_positive_int("chunk_size", chunk_size)
+    checks.integer("k", k)
+    checks.integer("chunk_size", chunk_size)
     points, codes = _as_matrix("points", points), _as_matrix("codes", codes)
     if points.shape[1] != codes.shape[1]:
         raise ValueError(f"points and codes must have the same dimension, got {points.shape[1]} and {codes.shape[1]}")
@@ -111,3 +92,19 @@ def precision_recall(data_codes, sample_codes, k: int = 3) -> tuple[float, float
     precision = in_manifold(sample_codes, data_codes, k).double().mean().item()
     recall = in_manifold(data_codes, sample_codes, k).double().mean().item()
     return precision, recall
+
+
+# --- conversion and argument checks --------------------------------------------------------------------
+
+
+def _numpy(t) -> np.ndarray:
+    return t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
+
+
+def _as_matrix(name: str, t) -> np.ndarray:
+    """``t`` (an array or a tensor) as a float array (N, D), one row per example, or a ValueError naming ``name``."""
+    a = _numpy(t)
+    if a.ndim < 1 or len(a) == 0 or not np.issubdtype(a.dtype, np.number):
+        raise ValueError(f"{name} must be a non-empty numeric array or tensor (N, ...), got shape {a.shape}, "
+                         f"dtype {a.dtype}")
+    return a.reshape(len(a), -1).astype(np.float64, copy=False)

@@ -21,33 +21,16 @@ from dataclasses import dataclass
 import torch
 from torch.distributions import Categorical, Independent, MixtureSameFamily, Normal
 
-from .divergences import kl_normal_std_normal
-
-
-def _check_codes(mu, logvar) -> None:
-    for name, t in (("mu", mu), ("logvar", logvar)):
-        if not isinstance(t, torch.Tensor) or not t.is_floating_point():
-            raise TypeError(f"{name} must be a floating-point tensor of shape (N, D), got "
-                            + (f"dtype {t.dtype}" if isinstance(t, torch.Tensor) else type(t).__name__))
-    if mu.shape != logvar.shape:
-        raise ValueError(f"mu and logvar must have the same shape, got {tuple(mu.shape)} and {tuple(logvar.shape)}")
-    if mu.dim() != 2 or len(mu) == 0:
-        raise ValueError(f"mu and logvar must have shape (N, D) with N >= 1, got {tuple(mu.shape)}")
-
-
-def _check_positive_int(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be an integer >= 1, got {value!r}")
+from . import checks
+from .divergences import kl_terms
 
 
 @torch.no_grad()
 def encode_batches(model, x: torch.Tensor, batch_size: int = 1000) -> list:
     """``model.encode`` on x (N, ...), ``batch_size`` examples at a time, in evaluation mode and without
     gradients; returns the list of outputs (points or distributions q(z|x)), one per batch."""
-    if not isinstance(x, torch.Tensor) or x.dim() < 2 or len(x) == 0:
-        raise ValueError(f"x must be a non-empty tensor of examples (N, ...), got "
-                         f"{tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__}")
-    _check_positive_int("batch_size", batch_size)
+    checks.tensor("x", x, "(N, ...)", min_dim=2, nonempty=True)
+    checks.integer("batch_size", batch_size)
     was_training = getattr(model, "training", False)
     if hasattr(model, "eval"):
         model.eval()
@@ -69,23 +52,23 @@ def encode_dataset(model, x: torch.Tensor, batch_size: int = 1000) -> tuple[torc
 
 def unit_activity(mu: torch.Tensor) -> torch.Tensor:
     """A_j = Var_n(mu_nj), how much the code's mean in dimension j moves with x: (N, D) -> (D,)."""
-    if not isinstance(mu, torch.Tensor) or not mu.is_floating_point() or mu.dim() != 2 or len(mu) < 2:
-        raise ValueError(f"mu must be a floating-point tensor of shape (N, D) with N >= 2, got "
-                         f"{tuple(mu.shape) if isinstance(mu, torch.Tensor) else type(mu).__name__}")
+    checks.tensor("mu", mu, "(N, D)")
+    if mu.dim() != 2 or len(mu) < 2:
+        raise ValueError(f"mu must be a floating-point tensor of shape (N, D) with N >= 2, got {tuple(mu.shape)}")
     return mu.var(0)
 
 
 def active_units(mu: torch.Tensor, threshold: float = 0.01) -> int:
     """The number of units whose activity Var_n(mu_nj) exceeds ``threshold`` (Burda et al., 2016)."""
-    if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not threshold >= 0:
-        raise ValueError(f"threshold must be a number >= 0, got {threshold!r}")
+    checks.number("threshold", threshold, minimum=0)
     return int((unit_activity(mu) > threshold).sum())
 
 
 def kl_per_dimension(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
     """(1/N) sum_n KL(N(mu_nj, exp(logvar_nj)) || N(0, 1)) for each j: two (N, D) -> (D,). Sums to the rate."""
     _check_codes(mu, logvar)
-    return kl_normal_std_normal(mu.unsqueeze(-1), logvar.unsqueeze(-1)).mean(0)
+    zeros = torch.zeros_like(mu)  # the prior's mean and log-variance
+    return kl_terms(mu, logvar, zeros, zeros).mean(0)
 
 
 def aggregate_posterior(mu: torch.Tensor, logvar: torch.Tensor) -> MixtureSameFamily:
@@ -117,10 +100,14 @@ def log_aggregate_density(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tenso
     so each batch of z meets all N components in two matrix products of size (batch, N).
     """
     _check_codes(mu, logvar)
-    _check_positive_int("batch_size", batch_size)
-    if not isinstance(z, torch.Tensor) or z.dim() != 2 or z.shape[1] != mu.shape[1]:
-        raise ValueError(f"z must be a tensor of shape (M, {mu.shape[1]}), got "
-                         f"{tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__}")
+    checks.integer("batch_size", batch_size)
+    checks.tensor("z", z, f"(M, {mu.shape[1]})")
+    if z.dim() != 2 or z.shape[1] != mu.shape[1]:
+        raise ValueError(f"z must be a tensor of shape (M, {mu.shape[1]}), got {tuple(z.shape)}")
+    return _log_aggregate_density(z, mu, logvar, batch_size)
+
+
+def _log_aggregate_density(z, mu, logvar, batch_size: int) -> torch.Tensor:
     mu, logvar, z = mu.double(), logvar.double(), z.double()
     precision = torch.exp(-logvar)                                                   # (N, D)
     const = (mu.pow(2) * precision + logvar).sum(1) + mu.shape[1] * math.log(2 * math.pi)  # (N,)
@@ -162,8 +149,10 @@ def elbo_surgery(mu: torch.Tensor, logvar: torch.Tensor, num_samples: int = 1, b
     Both are unbiased; their sum estimates the closed-form average KL, to within ``std_error``.
     """
     _check_codes(mu, logvar)
-    _check_positive_int("num_samples", num_samples)
-    _check_positive_int("batch_size", batch_size)
+    checks.integer("num_samples", num_samples)
+    checks.integer("batch_size", batch_size)
+    if seed is not None:
+        checks.integer("seed", seed, minimum=0)
     mu, logvar = mu.double(), logvar.double()
     g = torch.Generator().manual_seed(seed) if seed is not None else None
     eps = torch.randn((num_samples, *mu.shape), generator=g, dtype=mu.dtype)
@@ -171,11 +160,24 @@ def elbo_surgery(mu: torch.Tensor, logvar: torch.Tensor, num_samples: int = 1, b
     q_zx = Independent(Normal(mu, torch.exp(0.5 * logvar)), 1)
     prior = Independent(Normal(torch.zeros_like(mu[0]), torch.ones_like(mu[0])), 1)
     log_q_zx, log_p = q_zx.log_prob(z), prior.log_prob(z)                     # (S, N)
-    log_q = log_aggregate_density(z.reshape(-1, mu.shape[1]), mu, logvar, batch_size).view(num_samples, -1)
-    kl = kl_normal_std_normal(mu, logvar)                                      # (N,)
+    log_q = _log_aggregate_density(z.reshape(-1, mu.shape[1]), mu, logvar, batch_size).view(num_samples, -1)
+    kl = kl_terms(mu, logvar, torch.zeros_like(mu), torch.zeros_like(mu)).sum(-1)  # (N,), KL(q(z|x_n) || p(z))
     # per draw, (log q(z|x) - log p(z)) - KL_n has mean zero: its spread sets the error of the sum
     residual = (log_q_zx - log_p - kl).mean(0)
     return ELBOSurgery(average_kl=kl.mean().item(), mutual_information=(log_q_zx - log_q).mean().item(),
                        marginal_kl=(log_q - log_p).mean().item(),
                        std_error=(residual.std() / math.sqrt(len(mu))).item() if len(mu) > 1 else float("nan"),
                        log_n=math.log(len(mu)), n=len(mu))
+
+
+# --- argument checks -----------------------------------------------------------------------------------
+
+
+def _check_codes(mu, logvar) -> None:
+    """mu and logvar of N encodings, two floating-point tensors (N, D) with N >= 1."""
+    checks.tensor("mu", mu, "(N, D)")
+    checks.tensor("logvar", logvar, "(N, D)")
+    if mu.shape != logvar.shape:
+        raise ValueError(f"mu and logvar must have the same shape, got {tuple(mu.shape)} and {tuple(logvar.shape)}")
+    if mu.dim() != 2 or len(mu) == 0:
+        raise ValueError(f"mu and logvar must have shape (N, D) with N >= 1, got {tuple(mu.shape)}")
