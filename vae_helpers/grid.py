@@ -15,15 +15,14 @@ import math
 
 import torch
 
+from . import checks
+
 
 def latent_grid(extent: float = 4.0, n: int = 201, dim: int = 2, dtype=torch.float32):
     """A regular grid on [-extent, extent]^dim: returns (z of shape (n**dim, dim), cell volume dV)."""
-    if dim not in (1, 2):
-        raise ValueError(f"dim must be 1 or 2, got {dim!r}")
-    if not isinstance(n, int) or n < 2:
-        raise ValueError(f"n must be an integer >= 2, got {n!r}")
-    if not extent > 0:
-        raise ValueError(f"extent must be positive, got {extent!r}")
+    checks.choice("dim", dim, (1, 2))
+    checks.integer("n", n, minimum=2)
+    checks.number("extent", extent, positive=True)
     side = torch.linspace(-extent, extent, n, dtype=dtype)
     step = 2 * extent / (n - 1)
     if dim == 1:
@@ -42,9 +41,11 @@ def posterior_on_grid(model, x: torch.Tensor, z: torch.Tensor, volume: float, ch
         ``(log_px, log_post)``: log p(x) of shape (B,) and the log posterior density log p(z_g|x) of
         shape (G, B).
     """
-    if not isinstance(z, torch.Tensor) or z.dim() != 2:
-        raise ValueError(f"z must be a (G, D) tensor of grid points, got "
-                         f"{tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__}")
+    checks.tensor("z", z, "(G, D)")
+    if z.dim() != 2:
+        raise ValueError(f"z must be a (G, D) tensor of grid points, got shape {tuple(z.shape)}")
+    checks.number("volume", volume, positive=True)
+    checks.integer("chunk_size", chunk_size)
     parts = []
     for zc in z.split(chunk_size):
         # (G_c, 1, D) against x (B, ...): broadcasting gives log p(x_b | z_g) of shape (G_c, B)
@@ -52,21 +53,6 @@ def posterior_on_grid(model, x: torch.Tensor, z: torch.Tensor, volume: float, ch
     log_joint = torch.cat(parts)
     log_px = torch.logsumexp(log_joint, dim=0) + math.log(volume)
     return log_px, log_joint - log_px
-
-
-def _check_log_post(log_post: torch.Tensor, z: torch.Tensor, volume) -> torch.Tensor:
-    """Check the shapes; return the log cell volume, a float or a (B,) tensor."""
-    if not isinstance(log_post, torch.Tensor) or log_post.dim() != 2:
-        raise ValueError(f"log_post must be a (G, B) tensor as posterior_on_grid returns, got "
-                         f"{tuple(log_post.shape) if isinstance(log_post, torch.Tensor) else type(log_post).__name__}")
-    G, B = log_post.shape
-    if not isinstance(z, torch.Tensor) or z.shape[:-1] not in ((G,), (G, B)):
-        raise ValueError(f"z must hold the grid's {G} points, shape ({G}, D) for one grid or ({G}, {B}, D) for one "
-                         f"grid per example, got {tuple(z.shape) if isinstance(z, torch.Tensor) else type(z).__name__}")
-    volume = torch.as_tensor(volume, dtype=log_post.dtype)
-    if volume.shape not in ((), (B,)) or not (volume > 0).all():
-        raise ValueError(f"volume must be a positive number or a ({B},) tensor of them, got {volume!r}")
-    return volume.log()
 
 
 def moments_on_grid(log_post: torch.Tensor, z: torch.Tensor, volume):
@@ -94,6 +80,7 @@ def kl_to_posterior_on_grid(q, log_post: torch.Tensor, z: torch.Tensor, volume) 
     extent, so the grid must cover q's mass, with points no further apart than q's standard deviation.
     """
     log_volume = _check_log_post(log_post, z, volume)
+    checks.distribution("q", q)
     if tuple(q.batch_shape) != (log_post.shape[1],):
         raise ValueError(f"q must have batch shape ({log_post.shape[1]},) to match log_post, "
                          f"got {tuple(q.batch_shape)}")
@@ -116,8 +103,27 @@ def box_grid(lo, hi, n: int = 61):
                          f"and {tuple(hi.shape)}")
     if not (hi > lo).all():
         raise ValueError(f"hi must exceed lo in both coordinates, got lo={lo.tolist()} and hi={hi.tolist()}")
-    if isinstance(n, bool) or not isinstance(n, int) or n < 2:
-        raise ValueError(f"n must be an integer >= 2, got {n!r}")
+    checks.integer("n", n, minimum=2)
     side = torch.linspace(0, 1, n, dtype=lo.dtype)
     unit = torch.stack(torch.meshgrid(side, side, indexing="xy"), dim=-1).reshape(-1, 2)
     return lo + unit * (hi - lo).to(lo.dtype), ((hi - lo) / (n - 1)).prod().item()
+
+
+# --- argument checks -----------------------------------------------------------------------------------
+
+
+def _check_log_post(log_post, z, volume) -> torch.Tensor:
+    """Check a grid posterior, its grid and cell volume; return the log cell volume, a float or a (B,) tensor."""
+    checks.tensor("log_post", log_post, "(G, B)")
+    if log_post.dim() != 2:
+        raise ValueError(f"log_post must be a (G, B) tensor as posterior_on_grid returns, got shape "
+                         f"{tuple(log_post.shape)}")
+    G, B = log_post.shape
+    checks.tensor("z", z, f"({G}, D) or ({G}, {B}, D)")
+    if z.shape[:-1] not in ((G,), (G, B)):
+        raise ValueError(f"z must hold the grid's {G} points, shape ({G}, D) for one grid or ({G}, {B}, D) for one "
+                         f"grid per example, got {tuple(z.shape)}")
+    volume = torch.as_tensor(volume, dtype=log_post.dtype)
+    if volume.shape not in ((), (B,)) or not (volume > 0).all():
+        raise ValueError(f"volume must be a positive number or a ({B},) tensor of them, got {volume!r}")
+    return volume.log()
