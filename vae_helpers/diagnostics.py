@@ -25,6 +25,7 @@ import pandas as pd
 import torch
 from torch.distributions import Bernoulli, ContinuousBernoulli, Distribution, Independent, Normal, kl_divergence
 
+from . import checks
 from .latents import active_units, kl_per_dimension
 
 #: The checks, in the order they are reported.
@@ -250,19 +251,6 @@ def _check_finite(terms, q, px) -> dict:
     return _row("finite", "ok", "loss terms and the parameters of q(z|x) and p(x|z) are finite")
 
 
-def _check_inputs(model, x, n_samples) -> None:
-    missing = [name for name in ("encode", "decode", "prior", "loss_terms") if not hasattr(model, name)]
-    if missing:
-        raise TypeError(f"model must have encode, decode, prior and loss_terms (the VAE's interface); "
-                        f"{type(model).__name__} lacks {', '.join(missing)}")
-    if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.dim() < 2 or len(x) < 2:
-        raise ValueError("x must be a floating-point batch of at least 2 examples, shape (B, ...), got "
-                         + (f"shape {tuple(x.shape)}, dtype {x.dtype}" if isinstance(x, torch.Tensor)
-                            else type(x).__name__))
-    if isinstance(n_samples, bool) or not isinstance(n_samples, int) or n_samples < 1:
-        raise ValueError(f"n_samples must be an integer >= 1, got {n_samples!r}")
-
-
 def diagnose(model, x: torch.Tensor, n_samples: int = 8, seed: int = 0) -> pd.DataFrame:
     """Run every check on one batch ``x`` (B, ...) and return a table, one row per check.
 
@@ -327,3 +315,18 @@ def failures(report: pd.DataFrame) -> set[str]:
     if not isinstance(report, pd.DataFrame) or not {"check", "status"} <= set(report.columns):
         raise ValueError("report must be a DataFrame returned by diagnose, with columns 'check' and 'status'")
     return set(report.loc[report["status"] == "fail", "check"])
+
+
+# --- argument checks -----------------------------------------------------------------------------------
+
+
+def _check_inputs(model, x, n_samples) -> None:
+    missing = [name for name in ("encode", "decode", "prior", "loss_terms") if not hasattr(model, name)]
+    if missing:
+        raise TypeError(f"model must have encode, decode, prior and loss_terms (the VAE's interface); "
+                        f"{type(model).__name__} lacks {', '.join(missing)}")
+    if not isinstance(x, torch.Tensor) or not x.is_floating_point() or x.dim() < 2 or len(x) < 2:
+        raise ValueError("x must be a floating-point batch of at least 2 examples, shape (B, ...), got "
+                         + (f"shape {tuple(x.shape)}, dtype {x.dtype}" if isinstance(x, torch.Tensor)
+                            else type(x).__name__))
+    checks.integer("n_samples", n_samples)

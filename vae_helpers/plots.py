@@ -5,8 +5,6 @@ lay several side by side. Images are (N, 1, H, W) tensors in [0, 1].
 """
 from __future__ import annotations
 
-import math
-
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -16,39 +14,16 @@ from matplotlib.axes import Axes
 from matplotlib.patches import Ellipse
 from torchvision.utils import make_grid
 
+from . import checks
+
 DIGIT_PALETTE = "tab10"
-
-
-def _check_positive_int(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-
-
-def _check_positive(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"{name} must be a positive finite number, got {value!r}")
 
 
 def set_style(dpi: int = 80) -> None:
     """The course's look: seaborn's whitegrid theme and a modest resolution that keeps notebooks light."""
-    _check_positive_int("dpi", dpi)
+    checks.integer("dpi", dpi)
     sns.set_theme(context="notebook", style="whitegrid")
     plt.rcParams.update({"figure.dpi": dpi, "savefig.dpi": dpi, "figure.figsize": (5, 4)})
-
-
-def _ax(ax):
-    if ax is not None and not isinstance(ax, Axes):
-        raise TypeError(f"ax must be a matplotlib Axes (e.g. from plt.subplots()) or None, got {type(ax).__name__}")
-    return ax if ax is not None else plt.subplots(figsize=(5, 5))[1]
-
-
-def _numpy(t) -> np.ndarray:
-    return t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
-
-
-def _check_labels(labels, n: int) -> None:
-    if labels is not None and len(labels) != n:
-        raise ValueError(f"labels must hold one label per point ({n}), got {len(labels)}")
 
 
 def show_images(images: torch.Tensor, nrow: int = 10, ax=None, title: str | None = None):
@@ -56,7 +31,7 @@ def show_images(images: torch.Tensor, nrow: int = 10, ax=None, title: str | None
     if not isinstance(images, torch.Tensor) or images.dim() != 4 or images.shape[1] not in (1, 3) or not len(images):
         raise ValueError(f"images must be a tensor of shape (N, C, H, W) with N >= 1 and C = 1 or 3, got "
                          f"{tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__}")
-    _check_positive_int("nrow", nrow)
+    checks.integer("nrow", nrow)
     ax = _ax(ax)
     grid = make_grid(images.detach().cpu().float().clamp(0, 1), nrow=nrow, padding=2, pad_value=1.0)
     ax.imshow(grid.permute(1, 2, 0).numpy(), cmap="gray", vmin=0, vmax=1)
@@ -68,10 +43,9 @@ def show_images(images: torch.Tensor, nrow: int = 10, ax=None, title: str | None
 
 def plot_reconstructions(x: torch.Tensor, x_hat: torch.Tensor, n: int = 10, ax=None, title: str | None = None):
     """Inputs (top row) above their reconstructions (bottom row)."""
-    for name, t in (("x", x), ("x_hat", x_hat)):
-        if not isinstance(t, torch.Tensor):
-            raise TypeError(f"{name} must be a tensor of images (N, C, H, W), got {type(t).__name__}")
-    _check_positive_int("n", n)
+    checks.tensor("x", x, "(N, C, H, W)", floating=False)
+    checks.tensor("x_hat", x_hat, "(N, C, H, W)", floating=False)
+    checks.integer("n", n)
     if x.shape != x_hat.shape:
         raise ValueError(f"x and x_hat must have the same shape, got {tuple(x.shape)} and {tuple(x_hat.shape)}")
     return show_images(torch.cat([x[:n], x_hat[:n]]), nrow=min(n, len(x)), ax=ax,
@@ -103,7 +77,7 @@ def plot_encodings(mu: torch.Tensor, logvar: torch.Tensor, labels: torch.Tensor 
     if mu.ndim != 2 or mu.shape[1] != 2 or std.shape != mu.shape:
         raise ValueError(f"mu and logvar must both have shape (N, 2), got {mu.shape} and {std.shape}")
     _check_labels(labels, len(mu))
-    _check_positive("n_std", n_std)
+    checks.number("n_std", n_std, positive=True)
     ax = _ax(ax)
     colors = sns.color_palette(DIGIT_PALETTE, 10)
     for i in range(len(mu)):
@@ -125,8 +99,8 @@ def plot_manifold(decode, extent: float = 3.0, n: int = 15, ax=None, title: str 
     if not callable(decode) or isinstance(decode, torch.nn.Module) and hasattr(decode, "decode"):
         raise TypeError(f"decode must be a function from codes (M, 2) to images, e.g. model.decode, "
                         f"got {type(decode).__name__}")
-    _check_positive("extent", extent)
-    _check_positive_int("n", n)
+    checks.number("extent", extent, positive=True)
+    checks.integer("n", n)
     ax = _ax(ax)
     side = torch.linspace(-extent, extent, n)
     z = torch.stack(torch.meshgrid(side, side.flip(0), indexing="xy"), -1).reshape(-1, 2)
@@ -158,3 +132,21 @@ def plot_history(history, metrics, ax=None, title: str | None = None):
         sns.lineplot(x=rows["step"], y=rows[m], ax=ax, label=m, marker="o" if len(rows) < 20 else None)
     ax.set(xlabel="training step", ylabel="nats per example" if len(metrics) > 1 else metrics[0], title=title)
     return ax
+
+
+# --- plumbing and argument checks ----------------------------------------------------------------------
+
+
+def _ax(ax):
+    if ax is not None and not isinstance(ax, Axes):
+        raise TypeError(f"ax must be a matplotlib Axes (e.g. from plt.subplots()) or None, got {type(ax).__name__}")
+    return ax if ax is not None else plt.subplots(figsize=(5, 5))[1]
+
+
+def _numpy(t) -> np.ndarray:
+    return t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
+
+
+def _check_labels(labels, n: int) -> None:
+    if labels is not None and len(labels) != n:
+        raise ValueError(f"labels must hold one label per point ({n}), got {len(labels)}")
