@@ -2,6 +2,8 @@ import shutil
 
 import pytest
 import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader, DistributedSampler
 
 from vae_helpers import MNISTDataModule, default_data_dir, load_mnist
 from vae_helpers.data import MNIST_MD5
@@ -56,9 +58,69 @@ def test_static_binarization_is_the_same_every_epoch():
     assert torch.equal(first, again) and set(first.unique().tolist()) == {0.0, 1.0}
 
 
+def test_loaders_are_torch_dataloaders_sampled_by_distributed_sampler():
+    dm = MNISTDataModule(batch_size=64, val_size=1000, subset=2000, binarize="dynamic")
+    for loader in (dm.train_dataloader(), dm.val_dataloader(), dm.test_dataloader()):
+        # Lightning keeps a DistributedSampler as it is, rather than putting in one of its own under DDP
+        assert isinstance(loader, DataLoader) and isinstance(loader.sampler, DistributedSampler)
+    x, y = next(iter(dm.val_dataloader()))
+    assert torch.equal(x, dm.tensors("val")[0][:1000]) and torch.equal(y, dm.splits["val"][1])
+
+
+def test_an_epoch_gives_the_same_batches_however_it_is_reached():
+    dm = MNISTDataModule(batch_size=300, subset=1000, binarize="dynamic", seed=2)
+    loader = dm.train_dataloader()
+    passes = [torch.cat([x for x, _ in loader]) for _ in range(3)]  # a plain loop moves on each epoch
+    assert len(set(bytes(p.numpy()) for p in passes)) == 3
+    resumed = dm.train_dataloader()  # as after a checkpoint, which sets the epoch
+    resumed.set_epoch(2)
+    assert torch.equal(torch.cat([x for x, _ in resumed]), passes[2])
+    loader.set_epoch(1)
+    next(iter(loader))  # a pass cut short stays in its epoch
+    assert torch.equal(torch.cat([x for x, _ in loader]), passes[1])
+    # every image once per epoch, in a new order
+    labels = [torch.cat([y for _, y in loader]) for _ in range(2)]
+    assert torch.equal(labels[0].sort().values, dm.splits["train"][1].sort().values)
+    assert not torch.equal(labels[0], labels[1])
+    with pytest.raises(ValueError, match="epoch must be an integer >= 0"):
+        loader.set_epoch(-1)
+
+
+def test_a_pass_leaves_torchs_global_random_numbers_alone():
+    # the model's noise comes from them, seeded at every epoch: a loader must not draw from them
+    dm = MNISTDataModule(batch_size=250, val_size=500, subset=500, binarize="dynamic")
+    state = torch.get_rng_state()
+    for loader in (dm.train_dataloader(), dm.val_dataloader(), dm.test_dataloader()):
+        next(iter(loader))
+        list(loader)
+    assert torch.equal(torch.get_rng_state(), state)
+
+
+@pytest.mark.parametrize("world", [2, 3])
+def test_processes_share_the_examples_out(world, monkeypatch):
+    def loaders(rank):
+        monkeypatch.setattr(dist, "is_available", lambda: True)
+        monkeypatch.setattr(dist, "is_initialized", lambda: True)
+        monkeypatch.setattr(dist, "get_world_size", lambda *args: world)
+        monkeypatch.setattr(dist, "get_rank", lambda *args: rank)
+        return dm.train_dataloader(), dm.val_dataloader()
+
+    dm = MNISTDataModule(batch_size=100, val_size=999, subset=1000)
+    train, val = zip(*(loaders(rank) for rank in range(world)))
+    # training: disjoint shares of the images, of equal length for the gradient synchronisation
+    shares = [{bytes(x.numpy()) for batch, _ in loader for x in batch} for loader in train]
+    assert len({len(s) for s in shares}) == 1 and len({len(loader) for loader in train}) == 1
+    assert len(set.union(*shares)) == 1000 - 1000 % world
+    # evaluation: every image exactly once, process r taking images r, r + world, ...
+    images = dm.tensors("val")[0]
+    for rank, loader in enumerate(val):
+        assert torch.equal(torch.cat([x for x, _ in loader]), images[rank::world])
+
+
 @pytest.mark.parametrize("kwargs, match", [
-    (dict(batch_size=0), "batch_size must be a positive integer"),
-    (dict(eval_batch_size=-1), "eval_batch_size must be a positive integer"),
+    (dict(batch_size=0), "batch_size must be an integer >= 1, got 0"),
+    (dict(eval_batch_size=-1), "eval_batch_size must be an integer >= 1"),
+    (dict(seed=-1), "seed must be an integer >= 0"),
     (dict(binarize="always"), "binarize must be one of"),
     (dict(subset=0), "subset must be"),
     (dict(val_size=60000), "val_size must be"),

@@ -1,4 +1,4 @@
-"""MNIST held in memory as uint8 tensors and batched by indexing.
+"""MNIST held in memory as uint8 tensors, binarized, and batched by torch's DataLoader.
 
 A batch is ``(x, y)`` with ``x`` of shape (B, 1, 28, 28), float32 in [0, 1], and ``y`` of shape (B,),
 int64 digit labels. Binarization turns each grey value g into a Bernoulli(g) draw, so the data matches a
@@ -8,6 +8,13 @@ Bernoulli likelihood p(x|z):
 - ``binarize="dynamic"``: a fresh draw for every training batch (a regulariser; the usual protocol for
   reporting log-likelihoods), while validation and test sets are binarized once with a fixed seed.
 - ``binarize="static"``: every split binarized once with a fixed seed.
+
+:class:`MNISTDataModule` hands Lightning a ``DataLoader`` over the tensors. Its sampler is torch's
+``DistributedSampler``, which also splits the examples between the processes of ``torch.distributed``:
+training shuffles by (seed, epoch) and gives every process the same number of batches, as gradient
+synchronisation needs; evaluation keeps every example exactly once, in order. The loader fetches each
+batch with one indexing operation per tensor, not example by example, and draws a dynamic binarization
+from (seed, epoch) too, so the batches of an epoch are the same whether a run is resumed or not.
 """
 from __future__ import annotations
 
@@ -18,6 +25,10 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader, DistributedSampler, TensorDataset
+
+from . import checks
 
 #: md5 sums of the four uncompressed files, as published with the data set.
 MNIST_MD5 = {
@@ -27,6 +38,28 @@ MNIST_MD5 = {
     "t10k-labels-idx1-ubyte": "27ae3e4e09519cfbb04c329615203637",
 }
 BINARIZE_CHOICES = (None, "dynamic", "static")
+SPLITS = ("train", "val", "test")
+_FOLDER = "a folder path (str or os.PathLike) or None"
+
+
+# --- MNIST as tensors ----------------------------------------------------------------------------------
+
+def load_mnist(train: bool = True, root: str | os.PathLike | None = None, download: bool = True):
+    """MNIST images as uint8 (N, 28, 28) and labels as int64 (N,); N is 60,000 (train) or 10,000 (test).
+
+    Files are read from ``root/MNIST/raw`` (default: :func:`default_data_dir`) and checked against their
+    md5 sums. When they are missing or corrupt and ``download`` is true, torchvision fetches them; when
+    that is impossible, a ``FileNotFoundError`` says where to put them.
+    """
+    checks.flag("train", train)
+    checks.flag("download", download)
+    root = _folder("root", root)
+    problems = _problems(root)
+    if problems:
+        if not download:
+            raise FileNotFoundError(_missing_data_message(root, problems, "download=False"))
+        _download(root, problems)
+    return _load_split(str(root), train)
 
 
 def default_data_dir() -> Path:
@@ -37,171 +70,31 @@ def default_data_dir() -> Path:
     return Path(__file__).resolve().parent.parent / "data"
 
 
-def _md5(path: Path) -> str:
-    stat = path.stat()
-    return _md5_of_version(str(path), stat.st_size, stat.st_mtime_ns)
-
-
-@functools.lru_cache(maxsize=16)
-def _md5_of_version(path: str, size: int, mtime_ns: int) -> str:
-    # keyed by size and modification time too, so a file replaced or cut short is read again
-    digest = hashlib.md5()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _check_root(root, name: str = "root") -> None:
-    if root is not None and not isinstance(root, (str, os.PathLike)):
-        raise TypeError(f"{name} must be a folder path (str or os.PathLike) or None, got {type(root).__name__}")
-
-
 def mnist_problems(root: str | os.PathLike | None = None) -> list[str]:
     """What is wrong with ``root/MNIST/raw`` (missing or corrupt files); empty when all is well."""
-    _check_root(root)
-    raw = Path(root if root is not None else default_data_dir()) / "MNIST" / "raw"
-    problems = []
-    for name, md5 in MNIST_MD5.items():
-        path = raw / name
-        if not path.is_file():
-            problems.append(f"missing {path}")
-        elif (found := _md5(path)) != md5:
-            problems.append(f"{path} is truncated or corrupt ({path.stat().st_size} bytes, md5 {found}, "
-                            f"expected {md5})")
-    return problems
+    return _problems(_folder("root", root))
 
 
-def _missing_data_message(root: Path, problems: list[str], reason: str) -> str:
-    listed = "\n  ".join(problems)
-    header = f"MNIST is not usable in {root}:\n  {listed}\nIt could not be downloaded ({reason}).\n"
-    if any((root / name).is_file() for name in MNIST_MD5):
-        # a common slip: giving the folder of the files itself rather than the folder above MNIST/
-        above = f" (here {root.parent.parent})" if root.name == "raw" and root.parent.name == "MNIST" else ""
-        return header + (f"The files are in {root} itself: give the folder that holds MNIST/raw/{above} instead, "
-                         "as data_dir or in the environment variable VAE_DATA_DIR.")
-    return header + (f"Put the four uncompressed files {', '.join(MNIST_MD5)} in {root / 'MNIST' / 'raw'}, "
-                     "or set the environment variable VAE_DATA_DIR to a folder whose MNIST/raw/ holds them.")
-
-
-@functools.lru_cache(maxsize=4)
-def _load_split(root: str, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
-    from torchvision.datasets import MNIST
-
-    ds = MNIST(root, train=train, download=False)
-    return ds.data.contiguous(), ds.targets.long().contiguous()
-
-
-def load_mnist(train: bool = True, root: str | os.PathLike | None = None, download: bool = True):
-    """MNIST images as uint8 (N, 28, 28) and labels as int64 (N,); N is 60,000 (train) or 10,000 (test).
-
-    Files are read from ``root/MNIST/raw`` (default: :func:`default_data_dir`) and checked against their
-    md5 sums. When they are missing or corrupt and ``download`` is true, torchvision fetches them; when
-    that is impossible, a ``FileNotFoundError`` says where to put them.
-    """
-    if not isinstance(train, bool):
-        raise TypeError(f"train must be True or False, got {train!r}")
-    if not isinstance(download, bool):
-        raise TypeError(f"download must be True or False, got {download!r}")
-    _check_root(root)
-    root = Path(root).expanduser().resolve() if root is not None else default_data_dir()
-    problems = mnist_problems(root)
-    if problems:
-        if not download:
-            raise FileNotFoundError(_missing_data_message(root, problems, "download=False"))
-        try:
-            from torchvision.datasets import MNIST
-
-            for name in MNIST_MD5:  # a corrupt file would stop torchvision from fetching a good one
-                bad = root / "MNIST" / "raw" / name
-                if bad.is_file() and _md5(bad) != MNIST_MD5[name]:
-                    bad.unlink()
-            for split in (True, False):
-                MNIST(root, train=split, download=True)
-        except Exception as err:  # no network, a proxy, a read-only folder: all end the same way
-            raise FileNotFoundError(_missing_data_message(root, problems, f"{type(err).__name__}: {err}")) from None
-        problems = mnist_problems(root)
-        if problems:
-            raise FileNotFoundError(_missing_data_message(root, problems, "the downloaded files do not match"))
-    return _load_split(str(root), train)
-
-
-def _is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
-def _check_seed(seed) -> None:
-    if not _is_int(seed) or seed < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {seed!r}")
-
+# --- binarization --------------------------------------------------------------------------------------
 
 def binarize_once(images: torch.Tensor, seed: int) -> torch.Tensor:
     """A fixed Bernoulli draw of uint8 grey images, returned as uint8 in {0, 255}."""
     if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8:
-        raise TypeError(f"images must be a uint8 tensor of grey values in [0, 255], got "
-                        + (f"dtype {images.dtype}" if isinstance(images, torch.Tensor) else type(images).__name__))
-    _check_seed(seed)
+        raise TypeError(f"images must be a uint8 tensor of grey values in [0, 255], got {checks.show(images)}")
+    checks.integer("seed", seed, 0)
     g = torch.Generator().manual_seed(seed)
     return torch.bernoulli(images.float() / 255, generator=g).to(torch.uint8) * 255
 
 
-class TensorBatches:
-    """Batches ``(x, y)`` cut from uint8 tensors by indexing: no per-item work, no worker processes.
+def binarize_batch(x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    """A fresh Bernoulli(x) draw of float images in [0, 1], as the indicator of u < x with u ~ U(0, 1).
 
-    Under ``torch.distributed`` each process takes every ``world_size``-th example. Shuffled (training)
-    loaders give every process the same number of batches, as gradient synchronisation needs; evaluation
-    loaders keep every example exactly once.
+    These are the draws the lessons' numbers come from (at twice the speed of ``torch.bernoulli`` on a CPU).
     """
+    return (torch.rand(x.shape, generator=generator) < x).float()
 
-    def __init__(self, images, labels, batch_size: int, shuffle: bool = False, dynamic_binarize: bool = False,
-                 seed: int = 0):
-        for name, t in (("images", images), ("labels", labels)):
-            if not isinstance(t, torch.Tensor) or t.dim() < 1:
-                raise TypeError(f"{name} must be a tensor with one row per example, got "
-                                + (f"shape {tuple(t.shape)}" if isinstance(t, torch.Tensor) else type(t).__name__))
-        if not _is_int(batch_size) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
-        _check_seed(seed)
-        if len(images) != len(labels):
-            raise ValueError(f"images and labels differ in length: {len(images)} vs {len(labels)}")
-        self.images, self.labels = images, labels
-        self.batch_size, self.shuffle, self.dynamic_binarize, self.seed = batch_size, shuffle, dynamic_binarize, seed
-        self.epoch = 0
-        # Lightning reads these DataLoader attributes: it calls sampler.set_epoch(epoch) before each epoch
-        self.sampler, self.batch_sampler = self, None
 
-    def set_epoch(self, epoch: int) -> None:
-        if not _is_int(epoch) or epoch < 0:
-            raise ValueError(f"epoch must be an integer >= 0, got {epoch!r}")
-        self.epoch = epoch
-
-    def _indices(self) -> torch.Tensor:
-        n = len(self.images)
-        rank, world = 0, 1
-        if torch.distributed.is_available() and torch.distributed.is_initialized():
-            rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
-        if self.shuffle:
-            g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch)
-            order = torch.randperm(n, generator=g)
-            return order[: n - n % world][rank::world]
-        return torch.arange(rank, n, world)
-
-    def __len__(self) -> int:
-        return -(-len(self._indices()) // self.batch_size)
-
-    def __iter__(self):
-        idx = self._indices()
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + self.epoch + 7)
-        for start in range(0, len(idx), self.batch_size):
-            b = idx[start:start + self.batch_size]
-            # index_select copies whole rows: ten times as fast here as the general indexing of images[b]
-            x = self.images.index_select(0, b).unsqueeze(1).float().div_(255)
-            if self.dynamic_binarize:
-                # x ~ Bernoulli(g) as (u < g) with u ~ U(0, 1): the same draw, three times as fast on a CPU
-                x = (torch.rand(x.shape, generator=g) < x).float()
-            yield x, self.labels.index_select(0, b)
-        self.epoch += 1  # so that a plain loop over the loader also sees a fresh order each epoch
-
+# --- the LightningDataModule ---------------------------------------------------------------------------
 
 class MNISTDataModule(pl.LightningDataModule):
     """MNIST train/validation/test splits as in-memory tensors.
@@ -218,19 +111,17 @@ class MNISTDataModule(pl.LightningDataModule):
     def __init__(self, data_dir=None, batch_size: int = 128, val_size: int = 5000, subset: int | None = None,
                  binarize: str | None = None, seed: int = 0, eval_batch_size: int = 1000, download: bool = True):
         super().__init__()
-        for name, value in (("batch_size", batch_size), ("eval_batch_size", eval_batch_size)):
-            if not _is_int(value) or value < 1:
-                raise ValueError(f"{name} must be a positive integer, got {value!r}")
-        if not _is_int(val_size) or not 0 <= val_size < 60_000:
+        checks.integer("batch_size", batch_size)
+        checks.integer("eval_batch_size", eval_batch_size)
+        if not checks.is_int(val_size) or not 0 <= val_size < 60_000:
             raise ValueError(f"val_size must be an integer in [0, 60000), got {val_size!r}")
-        if subset is not None and (not _is_int(subset) or not 1 <= subset <= 60_000 - val_size):
+        if subset is not None and (not checks.is_int(subset) or not 1 <= subset <= 60_000 - val_size):
             raise ValueError(f"subset must be None or an integer in [1, {60_000 - val_size}], got {subset!r}")
-        if binarize not in BINARIZE_CHOICES:
-            raise ValueError(f"binarize must be one of {BINARIZE_CHOICES}, got {binarize!r}")
-        _check_seed(seed)
-        _check_root(data_dir, "data_dir")
-        if not isinstance(download, bool):
-            raise TypeError(f"download must be True or False, got {download!r}")
+        checks.choice("binarize", binarize, BINARIZE_CHOICES)
+        checks.integer("seed", seed, 0)
+        if data_dir is not None:
+            checks.path("data_dir", data_dir, _FOLDER)
+        checks.flag("download", download)
         self.save_hyperparameters(ignore=["data_dir", "download"])  # what defines the data, not where it lives
         self.data_dir, self.download = data_dir, download
         self.batch_size, self.eval_batch_size = batch_size, eval_batch_size
@@ -259,23 +150,172 @@ class MNISTDataModule(pl.LightningDataModule):
 
     def tensors(self, split: str = "test") -> tuple[torch.Tensor, torch.Tensor]:
         """A whole split as ``(x, y)``: x float (N, 1, 28, 28) in [0, 1] (binarized as configured), y (N,)."""
-        if split not in ("train", "val", "test"):
-            raise ValueError(f"split must be 'train', 'val' or 'test', got {split!r}")
+        checks.choice("split", split, SPLITS)
         self.setup()
         images, labels = self.splits[split]
-        return images.unsqueeze(1).float() / 255, labels
+        return _to_float(images), labels
 
-    def train_dataloader(self) -> TensorBatches:
+    def train_dataloader(self) -> MNISTLoader:
         self.setup()
-        return TensorBatches(*self.splits["train"], self.batch_size, shuffle=True,
-                             dynamic_binarize=self.binarize == "dynamic", seed=self.seed)
+        rows = _Rows(*self.splits["train"])
+        world, rank = _process_group()
+        # the seeds of the lessons' numbers: epoch e shuffles with seed * 1_000_003 + e, and binarizes with that + 7
+        shuffle_seed = self.seed * 1_000_003
+        sampler = DistributedSampler(rows, world, rank, shuffle=True, seed=shuffle_seed, drop_last=True)
+        binarize_seed = shuffle_seed + 7 if self.binarize == "dynamic" else None
+        return MNISTLoader(rows, self.batch_size, sampler=sampler, collate_fn=_float_batch,
+                           binarize_seed=binarize_seed)
 
-    def val_dataloader(self):
-        self.setup()
-        if self.val_size == 0:
-            return []
-        return TensorBatches(*self.splits["val"], self.eval_batch_size)
+    def val_dataloader(self) -> MNISTLoader | list:
+        return self._eval_loader("val") if self.val_size else []
 
-    def test_dataloader(self) -> TensorBatches:
+    def test_dataloader(self) -> MNISTLoader:
+        return self._eval_loader("test")
+
+    def _eval_loader(self, split: str) -> MNISTLoader:
         self.setup()
-        return TensorBatches(*self.splits["test"], self.eval_batch_size)
+        rows = _Rows(*self.splits[split])
+        return MNISTLoader(rows, self.eval_batch_size, sampler=_EachExampleOnce(rows, *_process_group()),
+                           collate_fn=_float_batch)
+
+
+# --- batching ------------------------------------------------------------------------------------------
+
+class MNISTLoader(DataLoader):
+    """torch's ``DataLoader`` over in-memory images, with batches fixed by (seed, epoch).
+
+    The sampler's ``set_epoch`` (which Lightning calls before every epoch) picks the epoch, and a complete
+    pass moves on to the next one, so that a plain loop over the loader also gets a fresh order each epoch.
+    With ``binarize_seed``, a pass over epoch e binarizes its batches in turn with draws from a generator
+    seeded with ``binarize_seed + e``.
+    """
+
+    def __init__(self, *args, binarize_seed: int | None = None, **kwargs):
+        # a DataLoader draws a number at the start of every pass: from a generator of its own, not from
+        # torch's global one, whose draws (the model's noise) would otherwise shift
+        kwargs.setdefault("generator", torch.Generator())
+        super().__init__(*args, **kwargs)
+        self.binarize_seed = binarize_seed
+
+    def set_epoch(self, epoch: int) -> None:
+        self.sampler.set_epoch(checks.integer("epoch", epoch, 0))
+
+    def __iter__(self):
+        draws = None
+        if self.binarize_seed is not None:
+            draws = torch.Generator().manual_seed(self.binarize_seed + self.sampler.epoch)
+        for x, y in super().__iter__():
+            yield (x if draws is None else binarize_batch(x, draws)), y
+        self.sampler.set_epoch(self.sampler.epoch + 1)
+
+
+class _Rows(TensorDataset):
+    """A ``TensorDataset`` that fetches a whole batch with one ``index_select`` per tensor."""
+
+    def __getitems__(self, indices: list[int]) -> tuple[torch.Tensor, ...]:
+        # index_select copies whole rows: 9 us a batch of 128 where t[index] takes 112, 45 ms of a training epoch
+        index = torch.tensor(indices)
+        return tuple(t.index_select(0, index) for t in self.tensors)
+
+
+def _float_batch(rows: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The loader's ``collate_fn``: uint8 images (B, 28, 28) and labels as ``(x, y)`` of the module docstring."""
+    images, labels = rows
+    return _to_float(images), labels
+
+
+def _to_float(images: torch.Tensor) -> torch.Tensor:
+    return images.unsqueeze(1).float().div_(255)
+
+
+class _EachExampleOnce(DistributedSampler):
+    """``DistributedSampler`` for evaluation: in order, process r takes examples r, r + world size, ...,
+    without the padding that would count some examples twice (so counts may differ by one)."""
+
+    def __init__(self, dataset, num_replicas: int, rank: int):
+        super().__init__(dataset, num_replicas, rank, shuffle=False)
+        self.num_samples = len(range(rank, len(dataset), num_replicas))
+
+    def __iter__(self):
+        return iter(range(self.rank, len(self.dataset), self.num_replicas))
+
+
+def _process_group() -> tuple[int, int]:
+    """(world size, rank) under ``torch.distributed``, else (1, 0); Lightning asks for the loaders after
+    starting its processes."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_world_size(), dist.get_rank()
+    return 1, 0
+
+
+# --- the files -----------------------------------------------------------------------------------------
+
+def _folder(name: str, root) -> Path:
+    if root is None:
+        return default_data_dir()
+    return checks.path(name, root, _FOLDER).expanduser().resolve()
+
+
+def _problems(root: Path) -> list[str]:
+    raw = root / "MNIST" / "raw"
+    problems = []
+    for name, md5 in MNIST_MD5.items():
+        path = raw / name
+        if not path.is_file():
+            problems.append(f"missing {path}")
+        elif (found := _md5(path)) != md5:
+            problems.append(f"{path} is truncated or corrupt ({path.stat().st_size} bytes, md5 {found}, "
+                            f"expected {md5})")
+    return problems
+
+
+def _download(root: Path, problems: list[str]) -> None:
+    try:
+        from torchvision.datasets import MNIST
+
+        for name in MNIST_MD5:  # a corrupt file would stop torchvision from fetching a good one
+            bad = root / "MNIST" / "raw" / name
+            if bad.is_file() and _md5(bad) != MNIST_MD5[name]:
+                bad.unlink()
+        for split in (True, False):
+            MNIST(root, train=split, download=True)
+    except Exception as err:  # no network, a proxy, a read-only folder: all end the same way
+        raise FileNotFoundError(_missing_data_message(root, problems, f"{type(err).__name__}: {err}")) from None
+    problems = _problems(root)
+    if problems:
+        raise FileNotFoundError(_missing_data_message(root, problems, "the downloaded files do not match"))
+
+
+def _missing_data_message(root: Path, problems: list[str], reason: str) -> str:
+    listed = "\n  ".join(problems)
+    header = f"MNIST is not usable in {root}:\n  {listed}\nIt could not be downloaded ({reason}).\n"
+    if any((root / name).is_file() for name in MNIST_MD5):
+        # a common slip: giving the folder of the files itself rather than the folder above MNIST/
+        above = f" (here {root.parent.parent})" if root.name == "raw" and root.parent.name == "MNIST" else ""
+        return header + (f"The files are in {root} itself: give the folder that holds MNIST/raw/{above} instead, "
+                         "as data_dir or in the environment variable VAE_DATA_DIR.")
+    return header + (f"Put the four uncompressed files {', '.join(MNIST_MD5)} in {root / 'MNIST' / 'raw'}, "
+                     "or set the environment variable VAE_DATA_DIR to a folder whose MNIST/raw/ holds them.")
+
+
+def _md5(path: Path) -> str:
+    stat = path.stat()
+    return _md5_of_version(str(path), stat.st_size, stat.st_mtime_ns)
+
+
+@functools.lru_cache(maxsize=16)
+def _md5_of_version(path: str, size: int, mtime_ns: int) -> str:
+    # keyed by size and modification time too, so a file replaced or cut short is read again
+    digest = hashlib.md5()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@functools.lru_cache(maxsize=4)
+def _load_split(root: str, train: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    from torchvision.datasets import MNIST
+
+    ds = MNIST(root, train=train, download=False)
+    return ds.data.contiguous(), ds.targets.long().contiguous()
