@@ -150,7 +150,7 @@ def test_a_too_wide_gaussian_fails_and_a_fitted_one_warns():
         mse = (wide.decode(wide.encode(x).mean).mean - x).pow(2).mean()
         fitted = VAE(latent_dim=4, hidden=(32,), input_shape=SHAPE, likelihood="gaussian")
         fitted.load_state_dict(wide.state_dict(), strict=False)
-        fitted.x_logvar.fill_(mse.log().item())
+        fitted.likelihood.x_logvar.fill_(mse.log().item())
     report = diagnose(fitted.eval(), x).set_index("check")
     assert report.loc["likelihood", "status"] == "warn" and "learned" in report.loc["likelihood", "measured"]
 

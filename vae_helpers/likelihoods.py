@@ -16,7 +16,6 @@ import torch
 from torch import nn
 from torch.distributions import Bernoulli, Independent, Normal
 
-from . import checks
 
 
 class BernoulliLikelihood(nn.Module):
@@ -42,8 +41,9 @@ class GaussianLikelihood(nn.Module):
 
     def __init__(self, input_shape, std: float | None = None):
         super().__init__()
-        if std is not None:
-            checks.number("gaussian_std", std, positive=True)
+        if std is not None and not (isinstance(std, (int, float)) and not isinstance(std, bool) and math.isfinite(std)
+                                    and std > 0):
+            raise ValueError(f"gaussian_std must be None (learned) or a positive finite number, got {std!r}")
         self.input_shape = tuple(input_shape)
         x_logvar = torch.tensor(2 * math.log(std) if std else 0.0)
         self.x_logvar = nn.Parameter(x_logvar, requires_grad=std is None)

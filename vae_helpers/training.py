@@ -49,8 +49,8 @@ def fit(model: pl.LightningModule, datamodule: pl.LightningDataModule, max_epoch
     checks.integer("max_epochs", max_epochs)
     checks.integer("log_every_n_steps", log_every_n_steps)
     checks.integer("seed", seed, minimum=0)
-    if max_steps != -1:
-        checks.integer("max_steps", max_steps)  # -1: no limit
+    if not checks.is_int(max_steps) or (max_steps < 1 and max_steps != -1):
+        raise ValueError(f"max_steps must be -1 (no limit) or an integer >= 1, got {max_steps!r}")
     progress = os.environ.get("VAE_PROGRESS", "1") != "0" if progress is None else checks.flag("progress", progress)
     if not isinstance(accelerator, str):
         raise TypeError(f"accelerator must be a string such as 'cpu', 'gpu' or 'auto', got {accelerator!r}")
