@@ -106,8 +106,9 @@ class EpochTimer(pl.Callback):
 def helpers_epoch() -> float:
     timer = EpochTimer()
     model = VAE(latent_dim=LATENT, hidden=(HIDDEN,), lr=LR)
+    # no progress bar: the other two pipelines draw none either
     fit(model, MNISTDataModule(batch_size=BATCH, val_size=0), max_epochs=1, callbacks=[timer],
-        limit_val_batches=0, log_every_n_steps=50)
+        limit_val_batches=0, log_every_n_steps=50, progress=False)
     return timer.seconds
 
 

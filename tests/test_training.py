@@ -1,10 +1,11 @@
+import os
 
 import pandas as pd
 import pytest
 import pytorch_lightning as pl
 import torch
 
-from vae_helpers import VAE, AutoEncoder, MNISTDataModule, fit, fit_cached, training
+from vae_helpers import VAE, AutoEncoder, MNISTDataModule, fit, fit_cached, lightning, training
 
 
 def small_data(seed=0):
@@ -38,6 +39,34 @@ def test_fit_rejects_bad_arguments():
         fit("vae", small_data())
     with pytest.raises(ValueError, match="max_epochs"):
         fit(VAE(), small_data(), max_epochs=0)
+
+
+NVML_CHECK = "PYTORCH_NVML_BASED_CUDA_CHECK"
+
+
+class EnvDuringTraining(pl.Callback):
+    def on_train_start(self, trainer, pl_module):
+        self.value = os.environ.get(NVML_CHECK)
+
+
+@pytest.mark.parametrize("nvml_loads", [False, True])
+def test_fit_lifts_the_nvml_check_only_where_nvml_cannot_load(monkeypatch, nvml_loads):
+    monkeypatch.setenv(NVML_CHECK, "1")  # what importing Lightning does
+    monkeypatch.setattr(torch.version, "cuda", "12.4")
+    monkeypatch.setattr(lightning, "_nvml_loads", lambda: nvml_loads)
+    seen = EnvDuringTraining()
+    fit(VAE(latent_dim=2, hidden=(16,)), small_data(), max_steps=2, callbacks=[seen])
+    assert seen.value == ("1" if nvml_loads else None)
+    assert os.environ.get(NVML_CHECK) == "1"  # put back after training
+
+
+def test_without_nvml_torch_gives_the_same_answer_either_way(monkeypatch):
+    if lightning._nvml_loads():
+        pytest.skip("NVML loads on this machine; asking the CUDA runtime here would initialise CUDA")
+    monkeypatch.setenv(NVML_CHECK, "1")
+    through_nvml = (torch.cuda.is_available(), torch.cuda.device_count())
+    monkeypatch.delenv(NVML_CHECK)
+    assert (torch.cuda.is_available(), torch.cuda.device_count()) == through_nvml
 
 
 class SeenProgressBar(pl.Callback):

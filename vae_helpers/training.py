@@ -22,7 +22,7 @@ import torch
 from pytorch_lightning.callbacks import ModelCheckpoint
 
 from . import checks
-from .lightning import HistoryLogger, ReseedEachEpoch, quiet  # noqa: F401 (quiet is part of this module's API)
+from .lightning import HistoryLogger, ProgressBar, ReseedEachEpoch, quiet, without_failed_nvml_check  # noqa: F401 (quiet is part of this module's API)
 
 
 #: the names ``pl.Trainer.fit`` accepts in place of a checkpoint path
@@ -62,6 +62,8 @@ def fit(model: pl.LightningModule, datamodule: pl.LightningDataModule, max_epoch
         checks.path("checkpoint_dir", checkpoint_dir, "a folder path")
     callbacks = trainer_kwargs.pop("callbacks", None) or []
     callbacks = [ReseedEachEpoch(seed), *(callbacks if isinstance(callbacks, (list, tuple)) else [callbacks])]
+    if progress and not any(isinstance(c, pl.callbacks.ProgressBar) for c in callbacks):
+        callbacks.append(ProgressBar())
     if checkpoint_dir is not None:
         callbacks.append(ModelCheckpoint(dirpath=checkpoint_dir, filename="epoch={epoch}", save_top_k=-1,
                                          save_last=True, auto_insert_metric_name=False,
@@ -75,7 +77,7 @@ def fit(model: pl.LightningModule, datamodule: pl.LightningDataModule, max_epoch
     options.update(trainer_kwargs)
     was_deterministic = torch.are_deterministic_algorithms_enabled()
     try:
-        with quiet():
+        with quiet(), without_failed_nvml_check():  # the one speed trick worth keeping: see its docstring
             pl.seed_everything(seed, workers=True, verbose=False)
             trainer = pl.Trainer(**options)
             trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
