@@ -1,11 +1,12 @@
 """The estimators against a model where log p(x) and p(z|x) are exact: the linear-Gaussian model."""
 import math
+import warnings
 
 import pytest
 import torch
 from torch.distributions import Independent, MultivariateNormal, Normal, kl_divergence
 
-from vae_helpers import LinearGaussian, elbo, iwae_bound, log_importance_weights, log_likelihood
+from vae_helpers import VAE, LinearGaussian, elbo, iwae_bound, log_importance_weights, log_likelihood
 
 
 @pytest.fixture
@@ -95,8 +96,25 @@ class _Encoded:
 
 def test_log_likelihood_over_a_data_set(model):
     _, x = model.sample(250, seed=8)
-    result = log_likelihood(_Encoded(model), x, k=10, batch_size=100)
+    with pytest.warns(UserWarning, match="bits_per_dim is NaN"):  # a Gaussian p(x|z): a density, not a code length
+        result = log_likelihood(_Encoded(model), x, k=10, batch_size=100)
     exact = -model.log_evidence(x).mean().item()
     assert result.n == 250 and result.k == 10
     assert abs(result.nll_nats - exact) < 1e-8 and abs(result.neg_elbo_nats - exact) < 1e-8
-    assert result.bits_per_dim == pytest.approx(exact / (3 * math.log(2)))
+    assert math.isnan(result.bits_per_dim)
+
+
+def test_bits_per_dim_only_for_a_discrete_likelihood():
+    """A Bernoulli VAE keeps its bits per dimension; a Gaussian-likelihood VAE gets NaN and a warning."""
+    torch.manual_seed(0)
+    x = torch.rand(6, 1, 28, 28)
+    bernoulli, gaussian = VAE(latent_dim=2, hidden=(16,)), VAE(latent_dim=2, hidden=(16,), likelihood="gaussian")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no warning for the Bernoulli model
+        torch.manual_seed(1)
+        kept = log_likelihood(bernoulli, x.bernoulli(), k=5)
+    assert math.isfinite(kept.bits_per_dim)
+    assert kept.bits_per_dim == pytest.approx(kept.nll_nats / (784 * math.log(2)), rel=1e-12)
+    with pytest.warns(UserWarning, match="not a discrete distribution"):
+        refused = log_likelihood(gaussian, x, k=5)
+    assert math.isfinite(refused.nll_nats) and math.isnan(refused.bits_per_dim)

@@ -19,6 +19,7 @@ and IWAE_k -> log p(x) as k grows (Burda et al., 2016). The weights themselves u
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -75,7 +76,7 @@ class LogLikelihood:
 
     nll_nats: float        #: -IWAE_k averaged over the data: an upper bound on -log p(x) that tightens with k
     neg_elbo_nats: float   #: -ELBO averaged over the data (one draw per example)
-    bits_per_dim: float    #: nll_nats / (D ln 2), D the number of pixels
+    bits_per_dim: float    #: nll_nats / (D ln 2), D the number of pixels; NaN unless p(x|z) is discrete
     k: int
     n: int                 #: number of examples
 
@@ -92,6 +93,13 @@ def log_likelihood(model, data, k: int = 1000, batch_size: int = 100, chunk_size
 
     ``data`` is a tensor of images (N, ...) or an iterable of batches ``x`` or ``(x, y)``, such as
     ``datamodule.test_dataloader()``.
+
+    Bits per dimension are only reported for a discrete p(x|z) (a Bernoulli decoder, say), where
+    -log p(x) is a code length. For a continuous p(x|z) (a Gaussian decoder) ``nll_nats`` is minus a
+    log-*density*, which depends on the units of x and can be negative; turning it into bits per
+    dimension needs dequantisation (adding uniform noise to the discrete pixel values and correcting for
+    the bin width), which this function does not do. It then warns and sets ``bits_per_dim`` to NaN;
+    ``nll_nats`` and ``neg_elbo_nats`` are reported as they are.
     """
     for name, value in (("k", k), ("batch_size", batch_size), ("chunk_size", chunk_size)):
         checks.integer(name, value)
@@ -101,9 +109,12 @@ def log_likelihood(model, data, k: int = 1000, batch_size: int = 100, chunk_size
         model.eval()
     total_iwae = total_elbo = 0.0
     n = dims = 0
+    discrete = None
     try:
         for x in _batches(model, data, batch_size):
             q = model.encode(x)  # one q per batch, shared by the bound and the ELBO
+            if discrete is None:
+                discrete = _discrete_likelihood(model, q)
             total_iwae += _iwae(model, x, k, q, chunk_size).double().sum().item()
             total_elbo += _log_weights(model, x, 1, q).mean(0).double().sum().item()
             n += len(x)
@@ -114,8 +125,22 @@ def log_likelihood(model, data, k: int = 1000, batch_size: int = 100, chunk_size
     if n == 0:
         raise ValueError("data must hold at least one example")
     nll = -total_iwae / n
-    return LogLikelihood(nll_nats=nll, neg_elbo_nats=-total_elbo / n, bits_per_dim=nll / (dims * math.log(2)),
-                         k=k, n=n)
+    bits = nll / (dims * math.log(2))
+    if not discrete:
+        warnings.warn("bits_per_dim is NaN: the model's p(x|z) is not a discrete distribution, so its NLL is "
+                      "minus a log-density, not a code length; bits per dimension need dequantised data",
+                      UserWarning, stacklevel=2)
+        bits = float("nan")
+    return LogLikelihood(nll_nats=nll, neg_elbo_nats=-total_elbo / n, bits_per_dim=bits, k=k, n=n)
+
+
+def _discrete_likelihood(model, q: Distribution) -> bool:
+    """Whether p(x|z) is a distribution over discrete values (its support says so), decoded at q's mean
+    (no random draw, so the estimates that follow use the same noise as without this check)."""
+    try:
+        return bool(model.decode(q.mean).support.is_discrete)
+    except NotImplementedError:  # a distribution that does not state its support or mean: not known to be discrete
+        return False
 
 
 # --- argument checks and plumbing ----------------------------------------------------------------------
