@@ -133,3 +133,21 @@ def codes(z, latent_dim: int, dtype: torch.dtype | None = None) -> torch.Tensor:
     if dtype is not None:
         same_dtype("z", z, dtype)
     return z
+
+
+def interface(model, needed: tuple[str, ...]) -> None:
+    """A model with the attributes ``needed`` (e.g. encode, decode, prior), like VAE or LinearGaussian."""
+    missing = [name for name in needed if not hasattr(model, name)]
+    if missing:
+        raise TypeError(f"model must have {', '.join(needed)} (like VAE or LinearGaussian); "
+                        f"{type(model).__name__} lacks {', '.join(missing)}")
+
+
+def shaped(name: str, t, shape, dtype: torch.dtype, owner: str, finite: bool = False) -> torch.Tensor:
+    """A floating-point tensor of exactly ``shape``, with ``owner``'s dtype (and finite values if asked)."""
+    shape = tuple(shape)
+    tensor(name, t, str(shape), finite=finite)
+    if tuple(t.shape) != shape:
+        raise ValueError(f"{name} must be a tensor of shape {shape}, got {tuple(t.shape)}")
+    same_dtype(name, t, dtype, owner)
+    return t

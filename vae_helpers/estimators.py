@@ -103,7 +103,7 @@ def log_likelihood(model, data, k: int = 1000, batch_size: int = 100, chunk_size
     """
     for name, value in (("k", k), ("batch_size", batch_size), ("chunk_size", chunk_size)):
         checks.integer(name, value)
-    _model_with(model, ("encode", "decode", "prior"))
+    checks.interface(model, ("encode", "decode", "prior"))
     was_training = getattr(model, "training", False)
     if hasattr(model, "eval"):
         model.eval()
@@ -148,7 +148,7 @@ def _discrete_likelihood(model, q: Distribution) -> bool:
 
 def _proposal(model, x, q) -> Distribution:
     """The arguments the estimators share, checked: the model, the data x, and q, by default q(z|x)."""
-    _model_with(model, ("encode", "decode", "prior") if q is None else ("decode", "prior"))
+    checks.interface(model, ("encode", "decode", "prior") if q is None else ("decode", "prior"))
     _check_x(model, x)
     if q is None:
         return model.encode(x)
@@ -197,10 +197,3 @@ def _batches(model, data, batch_size: int):
             continue
         _check_x(model, x)
         yield from (x if device is None else x.to(device)).split(batch_size)
-
-
-def _model_with(model, needed: tuple[str, ...]) -> None:
-    missing = [name for name in needed if not hasattr(model, name)]
-    if missing:
-        raise TypeError(f"model must have {', '.join(needed)} (like VAE or LinearGaussian); "
-                        f"{type(model).__name__} lacks {', '.join(missing)}")

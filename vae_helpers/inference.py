@@ -26,7 +26,7 @@ from torch import nn
 from torch.distributions import Distribution, Independent, MultivariateNormal, Normal
 
 from . import checks
-from .estimators import _log_weights, _model_with
+from .estimators import _log_weights
 from .networks import mlp
 
 FAMILIES = ("full", "mean_field")
@@ -38,7 +38,7 @@ class MeanFieldGaussian(nn.Module):
 
     def __init__(self, mu: torch.Tensor, logvar: torch.Tensor):
         checks.tensor("mu", mu, "(B, d)", finite=True, min_dim=1)
-        _like("logvar", logvar, mu.shape, mu.dtype, "the entries of mu", finite=True)
+        checks.shaped("logvar", logvar, mu.shape, mu.dtype, "the entries of mu", finite=True)
         super().__init__()
         self.mu = nn.Parameter(mu.detach().clone())
         self.logvar = nn.Parameter(logvar.detach().clone())
@@ -55,7 +55,7 @@ class FullCovarianceGaussian(nn.Module):
 
     def __init__(self, mu: torch.Tensor, scale_tril: torch.Tensor):
         checks.tensor("mu", mu, "(B, d)", finite=True, min_dim=1)
-        _like("scale_tril", scale_tril, (*mu.shape, mu.shape[-1]), mu.dtype, "the entries of mu", finite=True)
+        checks.shaped("scale_tril", scale_tril, (*mu.shape, mu.shape[-1]), mu.dtype, "the entries of mu", finite=True)
         if not (scale_tril.diagonal(dim1=-2, dim2=-1) > 0).all():
             raise ValueError("scale_tril must be lower-triangular with a positive diagonal (a Cholesky factor)")
         super().__init__()
@@ -80,7 +80,7 @@ def gaussian_q(family: str, mean: torch.Tensor, covariance: torch.Tensor) -> nn.
     checks.tensor("mean", mean, "(B, d)")
     if mean.dim() != 2:
         raise ValueError(f"mean must be a tensor of shape (B, d), got {tuple(mean.shape)}")
-    _like("covariance", covariance, (*mean.shape, mean.shape[-1]), mean.dtype, "the entries of mean", finite=True)
+    checks.shaped("covariance", covariance, (*mean.shape, mean.shape[-1]), mean.dtype, "the entries of mean", finite=True)
     if family == "full":
         L, info = torch.linalg.cholesky_ex(covariance)
         if (info != 0).any():
@@ -172,8 +172,8 @@ def elbo_gradient_samples(model, x: torch.Tensor, mu: torch.Tensor, logvar: torc
     checks.choice("estimator", estimator, ESTIMATORS)
     if seed is not None:
         checks.integer("seed", seed, minimum=0)
-    _like("mu", mu, (x.shape[0], d), dtype, "the model's weights")
-    _like("logvar", logvar, (x.shape[0], d), dtype, "the model's weights")
+    checks.shaped("mu", mu, (x.shape[0], d), dtype, "the model's weights")
+    checks.shaped("logvar", logvar, (x.shape[0], d), dtype, "the model's weights")
     # one copy of (mu, logvar) per sample, so that each sample's gradient lands in its own row
     mu_s = mu.detach().expand(num_samples, *mu.shape).clone().requires_grad_(True)
     logvar_s = logvar.detach().expand(num_samples, *logvar.shape).clone().requires_grad_(True)
@@ -262,7 +262,7 @@ def fit_amortized(model, encoder: AmortizedEncoder, x: torch.Tensor, steps: int 
 
 def _model_and_batch(model, x) -> tuple[torch.dtype, int]:
     """Check the model and the batch x (B, ...) it is to explain; return the model's dtype and d, the size of z."""
-    _model_with(model, ("decode", "prior"))
+    checks.interface(model, ("decode", "prior"))
     prior = model.prior
     if len(prior.event_shape) != 1:
         raise TypeError(f"model must have a prior over vectors z, of event shape (d,), like VAE or LinearGaussian; "
@@ -316,13 +316,3 @@ def _leaves(model_params) -> list[torch.Tensor]:
                              f"as leaves (not computed from other tensors); item {i} is "
                              + ("not a leaf" if p.requires_grad else "without requires_grad"))
     return model_params
-
-
-def _like(name: str, t, shape, dtype: torch.dtype, owner: str, finite: bool = False) -> torch.Tensor:
-    """A floating-point tensor of exactly ``shape``, with ``owner``'s dtype (and finite values if asked)."""
-    shape = tuple(shape)
-    checks.tensor(name, t, str(shape), finite=finite)
-    if tuple(t.shape) != shape:
-        raise ValueError(f"{name} must be a tensor of shape {shape}, got {tuple(t.shape)}")
-    checks.same_dtype(name, t, dtype, owner)
-    return t
