@@ -56,7 +56,7 @@ def kl_normal_std_normal(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor
     """
     _check_pair(mu, logvar)
     zeros = torch.zeros_like(mu)
-    return kl_normal_normal(mu, logvar, zeros, zeros)
+    return kl_terms(mu, logvar, zeros, zeros).sum(-1)
 
 
 def kl_monte_carlo(q: Distribution, p: Distribution, num_samples: int = 1000) -> torch.Tensor:
@@ -90,10 +90,8 @@ def sample_with_log_prob(q: Distribution, sample_shape=torch.Size()) -> tuple[to
         raise TypeError(f"q must be a torch.distributions.Distribution, got {type(q).__name__}")
     base, summed = (q.base_dist, q.reinterpreted_batch_ndims) if isinstance(q, Independent) else (q, 0)
     if type(base) is Normal:
-        shape = torch.Size(sample_shape) + base.batch_shape
-        eps = torch.randn(shape, dtype=base.loc.dtype, device=base.loc.device)
-        z = base.loc + eps * base.scale
-        log_q = -0.5 * eps.pow(2) - base.scale.log() - 0.5 * math.log(2 * math.pi)
+        z, eps = _normal_draw(base.loc, base.scale, torch.Size(sample_shape) + base.batch_shape)
+        log_q = _log_normal_from_noise(eps, base.scale)
         return z, log_q.sum(tuple(range(-summed, 0))) if summed else log_q
     z = q.rsample(sample_shape) if q.has_rsample else q.sample(sample_shape)
     return z, q.log_prob(z)
@@ -116,16 +114,25 @@ class DiagonalNormal(Independent):
                          validate_args=validate_args)
 
     def rsample(self, sample_shape=torch.Size()) -> torch.Tensor:
-        eps = torch.randn(self._extended_shape(sample_shape), dtype=self.mu.dtype, device=self.mu.device)
-        z = self.mu + eps * self.base_dist.scale
+        z, eps = _normal_draw(self.mu, self.base_dist.scale, self._extended_shape(sample_shape))
         self._last_draw = (z, eps)
         return z
 
     def log_prob(self, z: torch.Tensor) -> torch.Tensor:
         if self._last_draw is not None and z is self._last_draw[0]:
-            eps = self._last_draw[1]
-            return (-0.5 * eps.pow(2) - self.base_dist.scale.log() - 0.5 * math.log(2 * math.pi)).sum(-1)
+            return _log_normal_from_noise(self._last_draw[1], self.base_dist.scale).sum(-1)
         return super().log_prob(z)
+
+
+def _normal_draw(loc: torch.Tensor, scale: torch.Tensor, shape: torch.Size) -> tuple[torch.Tensor, torch.Tensor]:
+    """z = loc + scale * eps with eps ~ N(0, I) of ``shape``, the draws ``Normal.rsample`` makes: (z, eps)."""
+    eps = torch.randn(shape, dtype=loc.dtype, device=loc.device)
+    return loc + eps * scale, eps
+
+
+def _log_normal_from_noise(eps: torch.Tensor, scale: torch.Tensor) -> torch.Tensor:
+    """log N(z; loc, scale^2) per coordinate, from the noise eps of z = loc + scale * eps."""
+    return -0.5 * eps.pow(2) - scale.log() - 0.5 * math.log(2 * math.pi)
 
 
 @register_kl(DiagonalNormal, DiagonalNormal)

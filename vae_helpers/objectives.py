@@ -16,18 +16,14 @@ from . import divergences
 from .divergences import DiagonalNormal
 
 
-def closed_form_kl(q: Distribution, p: Distribution, z: torch.Tensor) -> torch.Tensor:
-    """KL(q(z|x) || p(z)) in closed form where there is one (two diagonal Gaussians), else at the draw z."""
-    return divergences.kl(q, p, z)
-
-
 def monte_carlo_kl(q: Distribution, p: Distribution, z: torch.Tensor) -> torch.Tensor:
     """The one-sample estimate log q(z|x) - log p(z) at z ~ q; unbiased for KL(q || p). (B,)."""
     return q.log_prob(z) - p.log_prob(z)
 
 
-#: the rate estimators ``VAE(kl=...)`` chooses between
-KL_ESTIMATORS = {"analytic": closed_form_kl, "mc": monte_carlo_kl}
+#: the rate estimators ``VAE(kl=...)`` chooses between: the closed form where there is one (else the
+#: one-sample estimate at z, ``divergences.kl``), or always the one-sample estimate
+KL_ESTIMATORS = {"analytic": divergences.kl, "mc": monte_carlo_kl}
 
 
 def kl_warmup(beta: float, step: int, warmup_steps: int) -> float:
