@@ -1,8 +1,8 @@
 """The student copies in exercises/: up to date with the lessons, solutions replaced by stubs, runnable.
 
 A student copy is the lesson with each worked solution replaced by a stub (tools/student_copies.py).
-These tests check the committed copies against the lessons as they are now, run every copy up to its
-first exercise, and check that no later cell of a lesson needs a name that only a solution defines.
+These tests check the committed copies against the lessons as they are now, and check that no later cell
+of a lesson needs a name that only a solution defines; tests/test_exercise_checks.py runs every copy.
 """
 from __future__ import annotations
 
@@ -15,8 +15,6 @@ from pathlib import Path
 import nbformat
 import pytest
 from IPython.core.inputtransformer2 import TransformerManager
-from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -62,7 +60,8 @@ def code_lines(source: str) -> set[str]:
 def test_student_copy_replaces_each_solution_by_a_stub_and_keeps_the_rest(lesson):
     nb, student = read(lesson), read(sc.EXERCISES / lesson.name)
     assert len(student.cells) == len(nb.cells)
-    found = {i: (number, title) for number, title, i in sc.exercises(nb, lesson.name)}
+    found = {e.solution: (e.number, e.title) for e in sc.exercises(nb, lesson.name)}
+    checks = {e.check for e in sc.exercises(nb, lesson.name)}
     for i, (mine, theirs) in enumerate(zip(nb.cells, student.cells)):
         if i in found:
             number, title = found[i]
@@ -72,28 +71,14 @@ def test_student_copy_replaces_each_solution_by_a_stub_and_keeps_the_rest(lesson
             assert sc.STUB_TAG in theirs.metadata["tags"] and sc.SOLUTION_TAG not in theirs.metadata["tags"]
             leaked = code_lines(mine.source) & code_lines(theirs.source)
             assert not leaked, f"{lesson.name}, exercise {number}: the stub shows solution code {sorted(leaked)}"
+        elif i in checks:
+            assert theirs.source == mine.source and not theirs.outputs, f"{lesson.name}, cell {i}: the check cell"
         elif i == 0:
             assert theirs.source.splitlines()[0] == mine.source.splitlines()[0]
             assert f"notebooks/{lesson.name}" in theirs.source
         else:
             assert (theirs.source, theirs.get("outputs")) == (mine.source, mine.get("outputs")), \
                 f"{lesson.name}, cell {i} differs from the lesson"
-
-
-@pytest.mark.parametrize("lesson", LESSONS, ids=lesson_ids())
-def test_student_copy_runs_up_to_its_first_unsolved_exercise(lesson):
-    student = read(sc.EXERCISES / lesson.name)
-    first = next(i for i, c in enumerate(student.cells) if sc.STUB_TAG in c.get("metadata", {}).get("tags", []))
-    student.cells = student.cells[:first + 1]
-    client = NotebookClient(student, timeout=600, kernel_name="python3",
-                            resources={"metadata": {"path": str(sc.EXERCISES)}})
-    with pytest.raises(CellExecutionError) as stopped:
-        client.execute()
-    assert stopped.value.ename == "NotImplementedError", \
-        f"{lesson.name}: the student copy failed before its first exercise:\n{stopped.value}"
-    errors = [i for i, c in enumerate(student.cells) if c.cell_type == "code"
-              and any(o.get("output_type") == "error" for o in c.get("outputs", []))]
-    assert errors == [first], f"{lesson.name}: cells {errors} raised, expected only the first stub (cell {first})"
 
 
 def parse(source: str) -> ast.Module:
