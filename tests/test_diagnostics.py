@@ -165,6 +165,62 @@ def test_collapse_fails_alone_and_is_a_symptom_of_a_missing_reparameterization(h
     assert report.loc["collapse", "status"] == "warn"
 
 
+@pytest.fixture(scope="module")
+def two_units():
+    """A VAE with d_z = 2 on the same images: four prototypes need both units, and both are active."""
+    torch.manual_seed(0)
+    return train(VAE(latent_dim=2, hidden=(32,), input_shape=SHAPE), binary_images())
+
+
+def switch_off(cls, model, units):
+    """A copy of ``model`` as class ``cls`` with q(z_j|x) = N(0, 1) for every x in the given units."""
+    copy = cls(latent_dim=model.latent_dim, hidden=(32,), input_shape=SHAPE)
+    copy.load_state_dict(model.state_dict(), strict=False)
+    rows = [j for u in units for j in (u, u + model.latent_dim)]  # the encoder outputs [mu, logvar]
+    with torch.no_grad():
+        copy.encoder[-1].weight[rows] = 0.0
+        copy.encoder[-1].bias[rows] = 0.0
+    return copy.eval()
+
+
+def collapse_row(model):
+    return diagnose(model, binary_images(256, seed=1)).set_index("check").loc["collapse"]
+
+
+def test_with_every_unit_active_the_collapse_check_is_ok(two_units):
+    row = collapse_row(two_units)
+    assert row["status"] == "ok" and row["measured"].startswith("2 of 2 units active"), row["measured"]
+
+
+@pytest.mark.parametrize("off", [0, 1])
+def test_a_partial_collapse_warns_and_names_the_active_units(two_units, off):
+    row = collapse_row(switch_off(VAE, two_units, [off]))
+    assert row["status"] == "warn" and row["measured"].startswith("1 of 2 units active"), row["measured"]
+    assert "partial collapse: only 1 of the 2 units" in row["advice"]
+
+
+def test_a_partial_collapse_is_not_a_failure_and_a_total_one_is(two_units):
+    x = binary_images(256, seed=1)
+    assert failures(diagnose(switch_off(VAE, two_units, [0]), x)) == set()
+    assert failures(diagnose(switch_off(VAE, two_units, [0, 1]), x)) == {"collapse"}
+
+
+def test_the_healthy_model_counts_its_inactive_units(healthy):
+    # four prototypes need about two units of the four: the healthy model leaves some inactive, a warning
+    x = binary_images(256, seed=1)
+    active = int((healthy.encode(x).mean.detach().var(0) > 0.01).sum())
+    row = collapse_row(healthy)
+    assert 0 < active < 4 and row["status"] == "warn"
+    assert row["measured"].startswith(f"{active} of 4 units active")
+
+
+def test_a_partial_collapse_with_a_failed_cause_names_the_cause(two_units):
+    report = diagnose(switch_off(NoReparam, two_units, [0]), binary_images(256, seed=1)).set_index("check")
+    assert failures(report.reset_index()) == {"reparameterization"}
+    assert report.loc["collapse", "status"] == "warn"
+    assert report.loc["collapse", "advice"].startswith("follows from the failed reparameterization check")
+
+
 def test_non_finite_weights_fail_the_finite_check(healthy):
     model = copy_into(VAE, healthy)
     with torch.no_grad():

@@ -6,16 +6,24 @@ and p(z) = ``prior``, and compares it with what ``loss_terms(x)`` reports or wit
 
     loss terms          the logged distortion and rate against E_q[-log p(x|z)], summed over pixels, and
                         KL(q(z|x) || p(z)), summed over latent dimensions; 1/n_pixels means a per-pixel mean
-    likelihood          binary data under a Bernoulli; a Gaussian's sigma^2 against the mean squared error
-                        of the reconstructions, which is the maximum-likelihood sigma^2
+    likelihood          binary data under a Bernoulli; a Gaussian's sigma_x^2 against the mean squared error
+                        of the reconstructions, which is the maximum-likelihood sigma_x^2
     encoder scale       q's standard deviations are positive (a negative one: an output used as sigma)
     decoder output      Bernoulli probabilities that round to 0 or 1, or logits confined to [0, 1]
     reparameterization  the distortion's gradient reaches the encoder (z drawn with rsample, not sample)
-    collapse            active units, Var_x(E_q[z_j]) > 0.01 (Burda et al., 2016), and the rate per dimension
+    collapse            active units, Var_x(E_q[z_j]) > 0.01 (Burda et al., 2016), and the rate per dimension:
+                        ``fail`` when none of the d_z units is active (total collapse), ``warn`` when some but
+                        not all are (partial collapse), ``ok`` when all d_z are
     finite              no NaN or inf in the loss terms or in the parameters of q(z|x) and p(x|z)
 
 Collapse and non-finite values are symptoms with several causes; when a check for one of their
 causes fails too, they are reported as ``warn`` and the cause as ``fail``, so the failures name the bug.
+
+A partial collapse is a warning, not a failure, because it is not always a bug: a unit j whose q(z_j|x)
+equals p(z_j) for every x costs no rate and carries nothing, and a VAE keeps only as many units active as
+the data repay at its beta, so with beta = 1 and a d_z larger than the data need some units stay inactive.
+The warning names how many of the d_z units are active, so that a count lower than expected (a beta set
+too large, or a rate charged too much) shows.
 """
 from __future__ import annotations
 
@@ -35,10 +43,11 @@ CHECKS = ("loss terms", "likelihood", "encoder scale", "decoder output", "repara
 SYMPTOMS = {"collapse": ("loss terms", "likelihood", "decoder output", "reparameterization"),
             "finite": ("encoder scale", "decoder output")}
 #: A latent dimension is active when its code mean varies across the data by more than this (Burda et al., 2016).
+#: The collapse check fails when no dimension is active and warns when only some are.
 ACTIVE_VARIANCE = 0.01
 #: A logged term within this factor of 1/n_pixels or 1/D times the recomputed one is read as that mean.
 TOLERANCE = 1.15
-#: A Gaussian likelihood whose sigma^2 exceeds the maximum-likelihood sigma^2 by more than this blurs.
+#: A Gaussian likelihood whose sigma_x^2 exceeds the maximum-likelihood sigma_x^2 by more than this blurs.
 SIGMA_RATIO = 3.0
 
 
@@ -127,15 +136,15 @@ def _check_likelihood(x, px, learned_scale: bool) -> dict:
                     "binarize the data, or use a continuous Bernoulli (Loaiza-Ganem and Cunningham, 2019)")
     if isinstance(base, Normal):
         sigma2 = base.scale.detach().pow(2).mean().item()
-        mse = (x - base.loc.detach()).pow(2).mean().item()  # the sigma^2 that maximises the likelihood
-        measured = (f"Gaussian on {data} data: sigma^2 = {sigma2:.3g} "
+        mse = (x - base.loc.detach()).pow(2).mean().item()  # the sigma_x^2 that maximises the likelihood
+        measured = (f"Gaussian on {data} data: sigma_x^2 = {sigma2:.3g} "
                     f"({'learned' if learned_scale else 'fixed'}), reconstructions' mean squared "
                     f"error {mse:.3g}, ratio {sigma2 / mse:.3g}")
         if sigma2 > SIGMA_RATIO * mse:
             return _row("likelihood", "fail", measured,
-                        f"sigma^2 is {sigma2 / mse:.3g} times too large, which weighs the distortion down like "
+                        f"sigma_x^2 is {sigma2 / mse:.3g} times too large, which weighs the distortion down like "
                         f"beta = {sigma2 / mse:.3g}: blurred reconstructions. "
-                        + ("Use a Bernoulli likelihood for binary data, or learn sigma" if binary else "learn sigma"))
+                        + ("Use a Bernoulli likelihood for binary data, or learn sigma_x" if binary else "learn sigma_x"))
         if binary:
             return _row("likelihood", "warn", measured,
                         "a density on binary data: its log p(x) is not comparable with a Bernoulli's; prefer Bernoulli")
@@ -228,12 +237,19 @@ def _check_collapse(q, x, px, ref_rate) -> dict:
                 + (", ..." if len(per_dim) > 4 else ""))
     # how much the reconstructions differ between examples, relative to how much the data do
     spread = px.mean.detach().var(1).mean().item() / x.var(0).mean().item()
-    measured = (f"{active} of {mu.shape[-1]} units active, rate {ref_rate.mean().item():.3g} nats{dims}; "
+    n_units = mu.shape[-1]
+    measured = (f"{active} of {n_units} units active, rate {ref_rate.mean().item():.3g} nats{dims}; "
                 f"reconstructions vary {spread:.1%} as much as the data")
     if active == 0:
         return _row("collapse", "fail", measured,
                     "posterior collapse: the codes carry no information about x and every reconstruction is the "
                     "same average image; lower beta, or use KL warm-up or free bits")
+    if active < n_units:
+        return _row("collapse", "warn", measured,
+                    f"partial collapse: only {active} of the {n_units} units carry information about x, the other "
+                    f"{n_units - active} have q(z_j|x) = p(z_j); expected if the data need fewer units, a sign of "
+                    "too large a beta (see the effective beta above) if you expected more; KL warm-up or free bits "
+                    "keep more units active")
     return _row("collapse", "ok", measured)
 
 
@@ -255,7 +271,8 @@ def diagnose(model, x: torch.Tensor, n_samples: int = 8, seed: int = 0) -> pd.Da
     """Run every check on one batch ``x`` (B, ...) and return a table, one row per check.
 
     Columns: ``check`` (one of :data:`CHECKS`), ``status`` (``ok``, ``warn`` or ``fail``), ``measured``
-    (the numbers the verdict rests on) and ``advice``. The model is evaluated in eval mode with its own
+    (the numbers the verdict rests on) and ``advice``. The collapse check fails when none of the d_z
+    units is active, Var_x(E_q[z_j]) <= 0.01 for every j, and warns when 0 < active < d_z (partial collapse). The model is evaluated in eval mode with its own
     random numbers seeded by ``seed``; its training mode and the global random state are left as they were.
     ``n_samples`` draws of z per example estimate E_q[-log p(x|z)].
     """
@@ -273,7 +290,7 @@ def diagnose(model, x: torch.Tensor, n_samples: int = 8, seed: int = 0) -> pd.Da
     for symptom, causes in SYMPTOMS.items():
         failed = [r["check"] for r in rows if r["check"] in causes and r["status"] == "fail"]
         row = next(r for r in rows if r["check"] == symptom)
-        if failed and row["status"] == "fail":
+        if failed and row["status"] in ("fail", "warn"):
             row["status"] = "warn"
             row["advice"] = f"follows from the failed {' and '.join(failed)} check; fix that first"
     return pd.DataFrame(rows, columns=["check", "status", "measured", "advice"])
