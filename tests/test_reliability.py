@@ -117,7 +117,10 @@ BAD_CALLS = {
     "q type": (lambda: elbo(linear, x_lin, q="N(0, 1)"), TypeError, r"q must be a torch.distributions.Distribution"),
     "q space": (lambda: elbo(vae, images(2), q=Independent(Normal(torch.zeros(2, 3), 1.0), 1)), ValueError,
                 r"q must be a distribution over z like the prior, of event shape \(2,\), got \(3,\)"),
-    "model lacks encode": (lambda: elbo(NoEncoder(), images()), TypeError, r"model must have encode, decode, prior .* lacks encode"),
+    "model lacks encode": (lambda: elbo(NoEncoder(), images()), TypeError,
+                           r"model must have encode \(like VAE\) or posterior \(like LinearGaussian\) to give q\(z\|x\), "
+                           r"or q must be passed; NoEncoder has neither"),
+    "model lacks decode": (lambda: elbo(object(), images()), TypeError, r"model must have decode, prior .* lacks decode"),
     "loglik data module": (lambda: log_likelihood(vae, tiny_data()), TypeError,
                            r"data must be a tensor of examples or an iterable of batches, got MNISTDataModule; "
                            r"pass datamodule.test_dataloader\(\)"),

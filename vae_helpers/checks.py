@@ -7,8 +7,13 @@ Public functions call them once, at the boundary; the functions they call trust 
 from __future__ import annotations
 
 import math
+import numbers
 import os
+import pickle
+import zipfile
 from pathlib import Path
+
+import numpy as np
 
 import torch
 from torch.distributions import Distribution
@@ -23,20 +28,32 @@ def show(value) -> str:
 
 
 def is_int(value) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+    """An integer: a Python int or a NumPy integer such as ``np.int64(2)``, not a bool."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
 
 
 def integer(name: str, value, minimum: int | None = 1) -> int:
-    """An int (not a bool) that is at least ``minimum``."""
+    """An integer (a NumPy one too, not a bool) that is at least ``minimum``, returned as a Python int."""
     if not is_int(value) or (minimum is not None and value < minimum):
         bound = f" >= {minimum}" if minimum is not None else ""
         raise ValueError(f"{name} must be an integer{bound}, got {value!r}")
-    return value
+    return int(value)
+
+
+def native(value):
+    """A NumPy scalar as the Python number it holds (so that it saves and hashes as one); anything else as it is."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def seed(name: str, value) -> int:
+    """A seed: a non-negative integer (a NumPy one too), the one rule for every function that takes a seed."""
+    return integer(name, value, minimum=0)
 
 
 def number(name: str, value, minimum: float | None = None, positive: bool = False) -> float:
-    """A finite real number (not a bool), positive or at least ``minimum`` if asked."""
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    """A finite real number (a NumPy one too, not a bool), positive or at least ``minimum`` if asked."""
+    ok = isinstance(value, (int, float, np.floating)) or is_int(value)
+    ok = ok and not isinstance(value, bool) and math.isfinite(value)
     if not ok or (positive and value <= 0) or (minimum is not None and value < minimum):
         what = "a positive finite number" if positive else "a finite number" + (f" >= {minimum}" if minimum is not None else "")
         raise ValueError(f"{name} must be {what}, got {value!r}")
@@ -56,14 +73,14 @@ def choice(name: str, value, choices) -> str:
 
 
 def sizes(name: str, value, example: str, allow_empty: bool = False) -> tuple[int, ...]:
-    """A sequence of positive integers, as a tuple; ``example`` shows one in the message."""
+    """A sequence of positive integers (NumPy ones too), as a tuple of ints; ``example`` shows one in the message."""
     try:
         result = tuple(value)
     except TypeError:
         result = None
     if result is None or not all(is_int(s) and s >= 1 for s in result) or (not result and not allow_empty):
         raise ValueError(f"{name} must be a sequence of positive integers such as {example}, got {value!r}")
-    return result
+    return tuple(int(s) for s in result)
 
 
 def tensor(name: str, value, shape: str = "", floating: bool = True, finite: bool = False,
@@ -100,8 +117,42 @@ def path(name: str, value, what: str = "a file path") -> Path:
     return Path(value)
 
 
+CHECKPOINT = ("a Lightning checkpoint is the file fit(..., checkpoint_dir=...) saves at the end of each epoch "
+              "(epoch=N.ckpt or last.ckpt), holding the weights, the optimizer's state and the training counters")
+
+
+def checkpoint(name: str, value) -> Path:
+    """The path of a Lightning checkpoint file, read once here so that a file of another kind is named as such.
+
+    A file that is not a zip archive written by ``torch.save`` (a text file, a file cut short), one that
+    ``torch.load`` cannot read, and one without Lightning's entries (a ``fit_cached`` entry, say) are refused.
+    A file that only a full unpickling reads is left to the caller, which decides on ``weights_only``.
+    """
+    file = path(name, value, "a path to a checkpoint file")
+    if not file.is_file():
+        raise FileNotFoundError(f"{name} {str(value)!r} is not a checkpoint file: it does not exist")
+    if not zipfile.is_zipfile(file):
+        raise ValueError(f"{name} {str(value)!r} is not a checkpoint: it is not a file that torch.save wrote, or it "
+                         f"was cut short ({file.stat().st_size} bytes); {CHECKPOINT}")
+    try:
+        saved = torch.load(file, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:  # readable only with weights_only=False: the caller's choice
+        return file
+    except Exception as err:
+        raise ValueError(f"{name} {str(value)!r} is not a checkpoint: torch.load cannot read it "
+                         f"({type(err).__name__}: {err}); {CHECKPOINT}") from None
+    if isinstance(saved, dict) and "state_dict" in saved and "history" in saved and "pytorch-lightning_version" not in saved:
+        raise ValueError(f"{name} {str(value)!r} is an entry of fit_cached's cache (weights and a history), not a "
+                         f"checkpoint; {CHECKPOINT}. Load the entry's weights with "
+                         f"model.load_state_dict(torch.load(path, weights_only=True)['state_dict'])")
+    if not (isinstance(saved, dict) and "state_dict" in saved and "pytorch-lightning_version" in saved):
+        keys = f"a dict of {sorted(map(str, saved))[:6]}" if isinstance(saved, dict) else f"a {type(saved).__name__}"
+        raise ValueError(f"{name} {str(value)!r} is not a checkpoint: it holds {keys}; {CHECKPOINT}")
+    return file
+
+
 def images(x, input_shape: tuple[int, ...], dtype: torch.dtype, unit_interval: bool) -> torch.Tensor:
-    """Images (B, *input_shape) with the weights' dtype, and values in [0, 1] where the likelihood needs them.
+    """Images (B, *input_shape) with the weights' dtype and finite values, in [0, 1] where the likelihood needs it.
 
     The messages teach: a flattened batch gets the reshape that fixes it, uint8 images the division by 255.
     """
@@ -120,11 +171,13 @@ def images(x, input_shape: tuple[int, ...], dtype: torch.dtype, unit_interval: b
         if not (lo >= 0 and hi <= 1):  # false for NaN too
             found = "NaN values" if math.isnan(lo) else f"values in [{lo:.3g}, {hi:.3g}]"
             raise ValueError(f"x must lie in [0, 1] for a Bernoulli likelihood, got {found}")
+    elif not torch.isfinite(x.detach()).all():
+        raise ValueError("x must hold finite values, got NaN or infinite entries")
     return x
 
 
-def codes(z, latent_dim: int, dtype: torch.dtype | None = None) -> torch.Tensor:
-    """Codes (..., latent_dim) with the weights' dtype when one is given."""
+def codes(z, latent_dim: int, dtype: torch.dtype | None = None, finite: bool = True) -> torch.Tensor:
+    """Codes (..., latent_dim) with finite values (unless ``finite=False``) and the weights' dtype when one is given."""
     if not isinstance(z, torch.Tensor) or not z.is_floating_point():
         raise TypeError(f"z must be a floating-point tensor of codes, got {show(z)}")
     if z.dim() < 1 or z.shape[-1] != latent_dim:
@@ -132,7 +185,32 @@ def codes(z, latent_dim: int, dtype: torch.dtype | None = None) -> torch.Tensor:
                          f"got {tuple(z.shape)}")
     if dtype is not None:
         same_dtype("z", z, dtype)
+    if finite and not torch.isfinite(z.detach()).all():
+        raise ValueError("z must hold finite values, got NaN or infinite entries")
     return z
+
+
+def matrix(name: str, value, finite: bool = True, float64: bool = True) -> np.ndarray:
+    """An array or tensor with at least one row, numeric (and finite unless ``finite=False``), as an array
+    (N, D), each row flattened, in float64 unless ``float64=False`` (then in its own dtype)."""
+    a = value.detach().cpu().numpy() if isinstance(value, torch.Tensor) else np.asarray(value)
+    if a.ndim < 1 or len(a) == 0 or not np.issubdtype(a.dtype, np.number):
+        raise ValueError(f"{name} must be a non-empty numeric array or tensor (N, ...), got shape {a.shape}, "
+                         f"dtype {a.dtype}")
+    a = a.reshape(len(a), -1)
+    a = a.astype(np.float64, copy=False) if float64 else a
+    if finite and not np.isfinite(a).all():
+        raise ValueError(f"{name} must hold finite values, got NaN or infinite entries in "
+                         f"{int((~np.isfinite(a)).any(1).sum())} of its {len(a)} rows")
+    return a
+
+
+def same_length(**named) -> None:
+    """Arrays or tensors that hold one row each for the same examples, e.g. codes and their labels."""
+    lengths = {name: len(value) for name, value in named.items()}
+    if len(set(lengths.values())) > 1:
+        listed = " and ".join(f"{name} {n}" for name, n in lengths.items())
+        raise ValueError(f"{' and '.join(lengths)} must have the same length (one row per example), got {listed}")
 
 
 def interface(model, needed: tuple[str, ...]) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import tempfile
 from pathlib import Path
 
 import pytorch_lightning as pl
@@ -48,8 +49,9 @@ def load_mnist(train: bool = True, root: str | os.PathLike | None = None, downlo
     """MNIST images as uint8 (N, 28, 28) and labels as int64 (N,); N is 60,000 (train) or 10,000 (test).
 
     Files are read from ``root/MNIST/raw`` (default: :func:`default_data_dir`) and checked against their
-    md5 sums. When they are missing or corrupt and ``download`` is true, torchvision fetches them; when
-    that is impossible, a ``FileNotFoundError`` says where to put them.
+    md5 sums. When they are missing or corrupt and ``download`` is true, torchvision fetches them into a
+    temporary folder, and each replaces the file in ``MNIST/raw`` only once its md5 sum matches; when that is
+    impossible, a ``FileNotFoundError`` says where to put them, and the files there are left as they were.
     """
     checks.flag("train", train)
     checks.flag("download", download)
@@ -81,7 +83,7 @@ def binarize_once(images: torch.Tensor, seed: int) -> torch.Tensor:
     """A fixed Bernoulli draw of uint8 grey images, returned as uint8 in {0, 255}."""
     if not isinstance(images, torch.Tensor) or images.dtype != torch.uint8:
         raise TypeError(f"images must be a uint8 tensor of grey values in [0, 255], got {checks.show(images)}")
-    checks.integer("seed", seed, 0)
+    seed = checks.seed("seed", seed)
     g = torch.Generator().manual_seed(seed)
     return torch.bernoulli(images.float() / 255, generator=g).to(torch.uint8) * 255
 
@@ -111,14 +113,16 @@ class MNISTDataModule(pl.LightningDataModule):
     def __init__(self, data_dir=None, batch_size: int = 128, val_size: int = 5000, subset: int | None = None,
                  binarize: str | None = None, seed: int = 0, eval_batch_size: int = 1000, download: bool = True):
         super().__init__()
-        checks.integer("batch_size", batch_size)
-        checks.integer("eval_batch_size", eval_batch_size)
+        batch_size = checks.integer("batch_size", batch_size)
+        eval_batch_size = checks.integer("eval_batch_size", eval_batch_size)
         if not checks.is_int(val_size) or not 0 <= val_size < 60_000:
             raise ValueError(f"val_size must be an integer in [0, 60000), got {val_size!r}")
+        val_size = int(val_size)
         if subset is not None and (not checks.is_int(subset) or not 1 <= subset <= 60_000 - val_size):
             raise ValueError(f"subset must be None or an integer in [1, {60_000 - val_size}], got {subset!r}")
+        subset = None if subset is None else int(subset)
         checks.choice("binarize", binarize, BINARIZE_CHOICES)
-        checks.integer("seed", seed, 0)
+        seed = checks.seed("seed", seed)
         if data_dir is not None:
             checks.path("data_dir", data_dir, _FOLDER)
         checks.flag("download", download)
@@ -149,7 +153,16 @@ class MNISTDataModule(pl.LightningDataModule):
             self.splits["train"] = (binarize_once(self.splits["train"][0], self.seed), self.splits["train"][1])
 
     def tensors(self, split: str = "test") -> tuple[torch.Tensor, torch.Tensor]:
-        """A whole split as ``(x, y)``: x float (N, 1, 28, 28) in [0, 1] (binarized as configured), y (N,)."""
+        """A whole split as ``(x, y)``: x float32 (N, 1, 28, 28) in [0, 1], y int64 (N,), the images as stored:
+
+            binarize=None        every split: grey values
+            binarize="dynamic"   "train": grey values (the loader draws a fresh binarization of each batch
+                                 from them); "val" and "test": binary {0, 1}, drawn once with a fixed seed
+            binarize="static"    every split: binary {0, 1}, drawn once with a fixed seed
+
+        So under ``"dynamic"`` the training images returned here are not what a training batch holds; a
+        binary copy of them is ``torch.bernoulli(x)``.
+        """
         checks.choice("split", split, SPLITS)
         self.setup()
         images, labels = self.splits[split]
@@ -270,17 +283,23 @@ def _problems(root: Path) -> list[str]:
 
 
 def _download(root: Path, problems: list[str]) -> None:
+    """Fetch the missing or corrupt files with torchvision into a temporary folder next to them, and move each
+    into place only once it is complete and its md5 sum matches: a failed download leaves the folder as it was."""
+    raw = root / "MNIST" / "raw"
     try:
         from torchvision.datasets import MNIST
 
-        for name in MNIST_MD5:  # a corrupt file would stop torchvision from fetching a good one
-            bad = root / "MNIST" / "raw" / name
-            if bad.is_file() and _md5(bad) != MNIST_MD5[name]:
-                bad.unlink()
-        for split in (True, False):
-            MNIST(root, train=split, download=True)
+        raw.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(prefix=".download-", dir=raw) as tmp:
+            for split in (True, False):
+                MNIST(tmp, train=split, download=True)
+            fetched = Path(tmp) / "MNIST" / "raw"
+            for name, md5 in MNIST_MD5.items():
+                path, new = raw / name, fetched / name
+                if (not path.is_file() or _md5(path) != md5) and new.is_file() and _md5(new) == md5:
+                    os.replace(new, path)  # atomic, on the same file system
     except Exception as err:  # no network, a proxy, a read-only folder: all end the same way
-        raise FileNotFoundError(_missing_data_message(root, problems, f"{type(err).__name__}: {err}")) from None
+        raise FileNotFoundError(_missing_data_message(root, _problems(root), f"{type(err).__name__}: {err}")) from None
     problems = _problems(root)
     if problems:
         raise FileNotFoundError(_missing_data_message(root, problems, "the downloaded files do not match"))

@@ -1,7 +1,8 @@
 """Monte Carlo estimators of the ELBO, the importance-weighted bound and log p(x).
 
-They work for any model with ``encode(x) -> q(z|x)``, ``decode(z) -> p(x|z)`` and ``prior -> p(z)``
-(all ``torch.distributions`` objects): the ``VAE`` and the exact ``LinearGaussian`` model alike.
+They work for any model with ``decode(z) -> p(x|z)``, ``prior -> p(z)`` and a default q(z|x), its
+``encode(x)`` or, for a model without an encoder, its exact ``posterior(x)`` (all ``torch.distributions``
+objects): the ``VAE`` and the exact ``LinearGaussian`` model alike.
 
 The evidence is an expectation under any q(z|x) that covers the posterior (importance sampling):
 
@@ -27,19 +28,20 @@ from torch.distributions import Distribution
 
 from . import checks
 from .divergences import sample_with_log_prob
+from .lightning import drawn_codes
 
 
 def log_importance_weights(model, x: torch.Tensor, k: int = 1, q: Distribution | None = None) -> torch.Tensor:
     """log w = log p(x|z) + log p(z) - log q(z|x) for k draws z ~ q(z|x): (B, ...) -> (k, B).
 
-    ``q`` defaults to ``model.encode(x)``; pass another distribution over z (batch shape (B,)) to
-    estimate with a different proposal. Draws are reparameterized, so the result carries gradients.
+    ``q`` defaults to ``model.encode(x)`` (``model.posterior(x)`` for a model without an encoder, such as
+    ``LinearGaussian``); pass another distribution over z (batch shape (B,)) to estimate with a different proposal. Draws are reparameterized, so the result carries gradients.
     """
     checks.integer("k", k)
     return _log_weights(model, x, k, _proposal(model, x, q))
 
 
-def _log_weights(model, x: torch.Tensor, k: int, q: Distribution) -> torch.Tensor:
+def _log_weights(model, x: torch.Tensor, k: int, q: Distribution) -> torch.Tensor:  # q = q(z|x)
     z, log_q = sample_with_log_prob(q, (k,))  # z_i ~ q(z|x); log q from the noise, exact even for a very narrow q
     log_px_z = _log_px_z(model, x, z)         # log p(x|z_i), (k, B)
     log_pz = model.prior.log_prob(z)          # log p(z_i), (k, B)
@@ -87,7 +89,8 @@ class LogLikelihood:
 
 @torch.no_grad()
 def log_likelihood(model, data, k: int = 1000, batch_size: int = 100, chunk_size: int = 1000) -> LogLikelihood:
-    """Estimate -log p(x) over a data set with IWAE_k, in nats and bits per dimension.
+    """Estimate -log p(x) over a data set with IWAE_k, in nats and bits per dimension, for a ``VAE`` (q its
+    encoder's q(z|x)) or a ``LinearGaussian`` (q its exact posterior, so that every IWAE_k is log p(x)).
 
         NLL = -(1/N) sum_n IWAE_k(x_n)  >=  -(1/N) sum_n log p(x_n),      bits/dim = NLL / (D ln 2)
 
@@ -103,7 +106,7 @@ def log_likelihood(model, data, k: int = 1000, batch_size: int = 100, chunk_size
     """
     for name, value in (("k", k), ("batch_size", batch_size), ("chunk_size", chunk_size)):
         checks.integer(name, value)
-    checks.interface(model, ("encode", "decode", "prior"))
+    _check_model(model, q=None)
     was_training = getattr(model, "training", False)
     if hasattr(model, "eval"):
         model.eval()
@@ -112,7 +115,7 @@ def log_likelihood(model, data, k: int = 1000, batch_size: int = 100, chunk_size
     discrete = None
     try:
         for x in _batches(model, data, batch_size):
-            q = model.encode(x)  # one q per batch, shared by the bound and the ELBO
+            q = _default_q(model, x)  # one q per batch, shared by the bound and the ELBO
             if discrete is None:
                 discrete = _discrete_likelihood(model, q)
             total_iwae += _iwae(model, x, k, q, chunk_size).double().sum().item()
@@ -138,7 +141,8 @@ def _discrete_likelihood(model, q: Distribution) -> bool:
     """Whether p(x|z) is a distribution over discrete values (its support says so), decoded at q's mean
     (no random draw, so the estimates that follow use the same noise as without this check)."""
     try:
-        return bool(model.decode(q.mean).support.is_discrete)
+        with drawn_codes(model):
+            return bool(model.decode(q.mean).support.is_discrete)
     except NotImplementedError:  # a distribution that does not state its support or mean: not known to be discrete
         return False
 
@@ -146,12 +150,24 @@ def _discrete_likelihood(model, q: Distribution) -> bool:
 # --- argument checks and plumbing ----------------------------------------------------------------------
 
 
+def _default_q(model, x: torch.Tensor) -> Distribution:
+    """q(z|x): the model's encoder, or the exact posterior of a model without one (``LinearGaussian``)."""
+    return model.encode(x) if hasattr(model, "encode") else model.posterior(x)
+
+
+def _check_model(model, q) -> None:
+    checks.interface(model, ("decode", "prior"))
+    if q is None and not (hasattr(model, "encode") or hasattr(model, "posterior")):
+        raise TypeError(f"model must have encode (like VAE) or posterior (like LinearGaussian) to give q(z|x), or "
+                        f"q must be passed; {type(model).__name__} has neither")
+
+
 def _proposal(model, x, q) -> Distribution:
     """The arguments the estimators share, checked: the model, the data x, and q, by default q(z|x)."""
-    checks.interface(model, ("encode", "decode", "prior") if q is None else ("decode", "prior"))
+    _check_model(model, q)
     _check_x(model, x)
     if q is None:
-        return model.encode(x)
+        return _default_q(model, x)
     checks.distribution("q", q)
     if q.event_shape != model.prior.event_shape:
         raise ValueError(f"q must be a distribution over z like the prior, of event shape "
@@ -159,6 +175,15 @@ def _proposal(model, x, q) -> Distribution:
     if tuple(q.batch_shape) != (len(x),):
         raise ValueError(f"q must have batch shape ({len(x)},), one distribution per example of x, "
                          f"got {tuple(q.batch_shape)}")
+    try:
+        mean = q.mean
+    except NotImplementedError:  # a distribution that does not state its mean: its draws are checked by decode
+        return q
+    if mean.dtype != x.dtype:
+        raise TypeError(f"q has dtype {mean.dtype} but x and the model's weights are {x.dtype}; build q from "
+                        f"tensors converted with .to({x.dtype})")
+    if not torch.isfinite(mean).all():
+        raise ValueError("q must have finite parameters, got a mean with NaN or infinite entries")
     return q
 
 
@@ -170,8 +195,10 @@ def _check_x(model, x) -> None:
 
 def _log_px_z(model, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     """log p(x|z), (k, B), or an error saying that x does not fit the model (found only once it is scored)."""
+    with drawn_codes(model):  # z drawn from q: non-finite values show in the estimate
+        px = model.decode(z)
     try:
-        log_px_z = model.decode(z).log_prob(x)
+        log_px_z = px.log_prob(x)
     except (ValueError, RuntimeError) as err:  # torch's own words for a shape that does not broadcast
         raise ValueError(f"x of shape {tuple(x.shape)} does not fit the model's p(x|z): {err}") from None
     if log_px_z.shape != (len(z), len(x)):

@@ -20,15 +20,21 @@ from .latents import encode_batches
 
 
 def knn_accuracy(train_codes, train_labels, test_codes, test_labels, k: int = 5) -> float:
-    """Accuracy of a k-nearest-neighbour classifier fitted on (train_codes (N, D), train_labels (N,))."""
-    checks.integer("k", k)
-    train_codes, test_codes = _numpy(train_codes), _numpy(test_codes)
-    train_codes, test_codes = train_codes.reshape(len(train_codes), -1), test_codes.reshape(len(test_codes), -1)
+    """Accuracy of a k-nearest-neighbour classifier fitted on (train_codes (N, D), train_labels (N,)), scored
+    on (test_codes (M, D), test_labels (M,)); k <= N."""
+    k = checks.integer("k", k)
+    train_codes = checks.matrix("train_codes", train_codes, float64=False)
+    test_codes = checks.matrix("test_codes", test_codes, float64=False)
+    train_labels, test_labels = _labels("train_labels", train_labels), _labels("test_labels", test_labels)
+    checks.same_length(train_codes=train_codes, train_labels=train_labels)
+    checks.same_length(test_codes=test_codes, test_labels=test_labels)
     if train_codes.shape[1] != test_codes.shape[1]:
         raise ValueError(f"train_codes and test_codes must have the same dimension, got {train_codes.shape[1]} "
                          f"and {test_codes.shape[1]}")
-    classifier = KNeighborsClassifier(n_neighbors=k).fit(train_codes, _numpy(train_labels))
-    return float(classifier.score(test_codes, _numpy(test_labels)))
+    if k > len(train_codes):
+        raise ValueError(f"k must be at most the number of training codes ({len(train_codes)}), got {k}")
+    classifier = KNeighborsClassifier(n_neighbors=k).fit(train_codes, train_labels)
+    return float(classifier.score(test_codes, test_labels))
 
 
 def codes(model, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
@@ -48,8 +54,8 @@ def pca_codes(train_x, test_x, dim: int = 2) -> tuple[torch.Tensor, torch.Tensor
     code is z = W^T (x - m): the best linear ``dim``-dimensional summary in squared error. Returns
     (train codes (N, dim), test codes (M, dim)) as float32 tensors.
     """
-    checks.integer("dim", dim)
-    train, test = _as_matrix("train_x", train_x), _as_matrix("test_x", test_x)
+    dim = checks.integer("dim", dim)
+    train, test = checks.matrix("train_x", train_x), checks.matrix("test_x", test_x)
     if train.shape[1] != test.shape[1]:
         raise ValueError(f"train_x and test_x must have the same number of features, got {train.shape[1]} "
                          f"and {test.shape[1]}")
@@ -67,13 +73,13 @@ def in_manifold(points, codes, k: int = 3, chunk_size: int = 2048) -> torch.Tens
     The radii follow the codes' own spacing, so no scale has to be chosen. points (M, D), codes (N, D)
     -> a boolean tensor (M,).
     """
-    checks.integer("k", k)
-    checks.integer("chunk_size", chunk_size)
-    points, codes = _as_matrix("points", points), _as_matrix("codes", codes)
-    if points.shape[1] != codes.shape[1]:
-        raise ValueError(f"points and codes must have the same dimension, got {points.shape[1]} and {codes.shape[1]}")
-    if len(codes) <= k:
-        raise ValueError(f"codes must hold more than k = {k} rows, got {len(codes)}")
+    k, chunk_size = checks.integer("k", k), checks.integer("chunk_size", chunk_size)
+    points, codes = checks.matrix("points", points), checks.matrix("codes", codes)
+    _check_regions(k, points=points, codes=codes)
+    return _in_manifold(points, codes, k, chunk_size)
+
+
+def _in_manifold(points: np.ndarray, codes: np.ndarray, k: int, chunk_size: int = 2048) -> torch.Tensor:
     distance, _ = NearestNeighbors(n_neighbors=k + 1).fit(codes).kneighbors(codes)
     radius = torch.from_numpy(distance[:, k]).float()  # column 0 is the code itself
     codes_t, points_t = torch.from_numpy(codes).float(), torch.from_numpy(points).float()
@@ -89,22 +95,30 @@ def precision_recall(data_codes, sample_codes, k: int = 3) -> tuple[float, float
     each region estimated by :func:`in_manifold` with ``k`` neighbours. Compare samplers with equal
     numbers of samples, since the radii shrink as points get denser.
     """
-    precision = in_manifold(sample_codes, data_codes, k).double().mean().item()
-    recall = in_manifold(data_codes, sample_codes, k).double().mean().item()
+    k = checks.integer("k", k)
+    data, samples = checks.matrix("data_codes", data_codes), checks.matrix("sample_codes", sample_codes)
+    _check_regions(k, data_codes=data, sample_codes=samples)
+    precision = _in_manifold(samples, data, k).double().mean().item()
+    recall = _in_manifold(data, samples, k).double().mean().item()
     return precision, recall
 
 
 # --- conversion and argument checks --------------------------------------------------------------------
 
 
-def _numpy(t) -> np.ndarray:
-    return t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else np.asarray(t)
+def _labels(name: str, labels) -> np.ndarray:
+    a = labels.detach().cpu().numpy() if isinstance(labels, torch.Tensor) else np.asarray(labels)
+    if a.ndim != 1:
+        raise ValueError(f"{name} must be a 1-D array or tensor of labels (N,), got shape {a.shape}")
+    return a
 
 
-def _as_matrix(name: str, t) -> np.ndarray:
-    """``t`` (an array or a tensor) as a float array (N, D), one row per example, or a ValueError naming ``name``."""
-    a = _numpy(t)
-    if a.ndim < 1 or len(a) == 0 or not np.issubdtype(a.dtype, np.number):
-        raise ValueError(f"{name} must be a non-empty numeric array or tensor (N, ...), got shape {a.shape}, "
-                         f"dtype {a.dtype}")
-    return a.reshape(len(a), -1).astype(np.float64, copy=False)
+def _check_regions(k: int, **sets: np.ndarray) -> None:
+    """Two sets of points of the same dimension, each with more than k rows (a ball reaches its k-th neighbour)."""
+    (first, a), (second, b) = sets.items()
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"{first} and {second} must have the same dimension, got {a.shape[1]} and {b.shape[1]}")
+    for name, rows in sets.items():
+        if len(rows) <= k:
+            raise ValueError(f"{name} must hold more than k = {k} rows (each ball reaches the k-th nearest other "
+                             f"point), got {len(rows)}")

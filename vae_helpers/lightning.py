@@ -62,6 +62,8 @@ class LatentVariableModule(pl.LightningModule):
     architecture: tuple[str, ...] = ("latent_dim", "hidden", "input_shape", "activation")
     #: whether images must lie in [0, 1] (the Bernoulli likelihood's data)
     unit_interval: bool = True
+    #: whether ``decode`` refuses codes that are not finite; off inside ``drawn_codes`` (codes drawn from q)
+    finite_codes_only: bool = True
 
     def __init__(self, input_shape, lr: float):
         super().__init__()
@@ -76,8 +78,16 @@ class LatentVariableModule(pl.LightningModule):
         checks.images(x, self.input_shape, self.dtype, self.unit_interval if unit_interval is None else unit_interval)
 
     def check_codes(self, z: torch.Tensor) -> None:
-        """Raise a clear error unless z is a floating-point tensor of shape (..., latent_dim)."""
-        checks.codes(z, self.latent_dim)
+        """Raise a clear error unless z is a floating-point tensor of shape (..., latent_dim) with the weights'
+        dtype and finite values (the last not inside ``drawn_codes``)."""
+        checks.codes(z, self.latent_dim, self.dtype, finite=self.finite_codes_only)
+
+    @classmethod
+    def load_from_checkpoint(cls, checkpoint_path, *args, **kwargs):
+        """Lightning's ``load_from_checkpoint``, with a clear error for a file that is not a checkpoint."""
+        if isinstance(checkpoint_path, (str, os.PathLike)) and "://" not in str(checkpoint_path):
+            checks.checkpoint("checkpoint_path", checkpoint_path)
+        return super().load_from_checkpoint(checkpoint_path, *args, **kwargs)
 
     def loss_terms(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         raise NotImplementedError
@@ -169,6 +179,22 @@ class LatentVariableModule(pl.LightningModule):
                 f"{_describe(type(self).__name__, dict(self.hparams))} ({'; '.join(problems)}). {advice}.")
 
 
+@contextlib.contextmanager
+def drawn_codes(model):
+    """Inside the block, ``model.decode`` takes codes that are not finite: codes drawn from q(z|x), whose NaN
+    or infinite values the loss check (naming the step and the term) or the estimate reports, rather than
+    the check on the codes a caller passes. Models without the switch (``LinearGaussian``) are left alone."""
+    switch = isinstance(model, LatentVariableModule)
+    previous = switch and model.finite_codes_only
+    if switch:
+        model.finite_codes_only = False
+    try:
+        yield
+    finally:
+        if switch:
+            model.finite_codes_only = previous
+
+
 def _describe(name: str, hparams: dict) -> str:
     return f"{name}({', '.join(f'{k}={v!r}' for k, v in hparams.items())})"
 
@@ -241,7 +267,7 @@ class ReseedEachEpoch(pl.Callback):
     """
 
     def __init__(self, seed: int = 0):
-        self.seed = checks.integer("seed", seed, minimum=0)
+        self.seed = checks.seed("seed", seed)
 
     def seed_for(self, epoch: int, stage: str, rank: int = 0) -> int:
         """The seed of ``stage`` ("train" or "val") in ``epoch`` on process ``rank``."""

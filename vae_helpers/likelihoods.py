@@ -12,11 +12,12 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 from torch import nn
 from torch.distributions import Bernoulli, Independent, Normal
 
-
+from . import checks
 
 class BernoulliLikelihood(nn.Module):
     """p(x|z) = prod_pixels Bernoulli(x; logits = decoder output); images must lie in [0, 1]."""
@@ -41,8 +42,8 @@ class GaussianLikelihood(nn.Module):
 
     def __init__(self, input_shape, std: float | None = None):
         super().__init__()
-        if std is not None and not (isinstance(std, (int, float)) and not isinstance(std, bool) and math.isfinite(std)
-                                    and std > 0):
+        if std is not None and not ((checks.is_int(std) or isinstance(std, (float, np.floating)))
+                                    and math.isfinite(std) and std > 0):
             raise ValueError(f"gaussian_std must be None (learned) or a positive finite number, got {std!r}")
         self.input_shape = tuple(input_shape)
         x_logvar = torch.tensor(2 * math.log(std) if std else 0.0)

@@ -26,7 +26,7 @@ from torch.distributions import Distribution
 from . import checks, objectives
 from .divergences import DiagonalNormal
 from .likelihoods import LIKELIHOODS, BernoulliLikelihood
-from .lightning import LatentVariableModule
+from .lightning import LatentVariableModule, drawn_codes
 from .networks import mlp
 from .priors import StandardNormal
 
@@ -39,7 +39,8 @@ class VAE(LatentVariableModule):
         hidden: widths of the default encoder's hidden layers; the default decoder mirrors them.
         beta: weight on the KL (rate) term; 1 gives the ELBO.
         likelihood: ``"bernoulli"`` (decoder outputs logits) or ``"gaussian"`` (decoder outputs the mean,
-            with one variance for all pixels, learned unless ``gaussian_std`` fixes it).
+            with one variance for all pixels, learned unless ``gaussian_std`` fixes it; ``gaussian_std`` is
+            refused with ``"bernoulli"``, which has no noise scale).
         kl: ``"analytic"`` (closed form) or ``"mc"`` (one-sample estimate log q(z|x) - log p(z)).
         warmup_steps: if > 0, the KL weight grows linearly from 0 to ``beta`` over this many steps.
         free_bits: if > 0, each latent dimension's batch-averaged KL counts as at least this many nats.
@@ -56,11 +57,16 @@ class VAE(LatentVariableModule):
                  kl: str = "analytic", lr: float = 1e-3, input_shape=(1, 28, 28), activation: str = "relu",
                  gaussian_std: float | None = None, warmup_steps: int = 0, free_bits: float = 0.0,
                  encoder: nn.Module | None = None, decoder: nn.Module | None = None, prior: nn.Module | None = None):
-        hidden, input_shape = _check_shared(latent_dim, hidden, lr, input_shape)
+        latent_dim, hidden, lr, input_shape = _check_shared(latent_dim, hidden, lr, input_shape)
+        beta, free_bits = checks.native(beta), checks.native(free_bits)
         checks.number("beta", beta, minimum=0)
         checks.choice("likelihood", likelihood, LIKELIHOODS)
+        if gaussian_std is not None and likelihood != "gaussian":
+            raise ValueError(f"gaussian_std applies to likelihood='gaussian' (the noise sigma_x of p(x|z)); the "
+                             f"{likelihood} likelihood has no noise scale, got gaussian_std={gaussian_std!r}")
+        gaussian_std = checks.native(gaussian_std)
         checks.choice("kl", kl, objectives.KL_ESTIMATORS)
-        checks.integer("warmup_steps", warmup_steps, minimum=0)
+        warmup_steps = checks.integer("warmup_steps", warmup_steps, minimum=0)
         checks.number("free_bits", free_bits, minimum=0)
         _check_parts(encoder=encoder, decoder=decoder, prior=prior)
         super().__init__(input_shape, lr)
@@ -104,7 +110,8 @@ class VAE(LatentVariableModule):
         KL(q(z|x) || p(z)), elbo = -(distortion + rate), and loss = distortion + beta * rate."""
         q = self.encode(x)                        # q(z|x), one Gaussian per image
         z = q.rsample()                           # z = mu + sigma * eps: the gradient reaches the encoder
-        distortion = -self.decode(z).log_prob(x)  # -log p(x|z), summed over pixels
+        with drawn_codes(self):                   # a non-finite z is the loss check's to report
+            distortion = -self.decode(z).log_prob(x)  # -log p(x|z), summed over pixels
         rate = self.kl(q, self.prior, z)          # KL(q(z|x) || p(z)), summed over latent dimensions
         loss = distortion + self.kl_weight() * self.rate_charged(q, rate)
         return {"loss": loss, "elbo": -(distortion + rate), "rate": rate, "distortion": distortion}
@@ -137,7 +144,7 @@ class AutoEncoder(LatentVariableModule):
 
     def __init__(self, latent_dim: int = 2, hidden=(400,), lr: float = 1e-3, input_shape=(1, 28, 28),
                  activation: str = "relu"):
-        hidden, input_shape = _check_shared(latent_dim, hidden, lr, input_shape)
+        latent_dim, hidden, lr, input_shape = _check_shared(latent_dim, hidden, lr, input_shape)
         super().__init__(input_shape, lr)
         self.save_hyperparameters()
         self.latent_dim = latent_dim
@@ -157,15 +164,17 @@ class AutoEncoder(LatentVariableModule):
 
     def loss_terms(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         self.check_images(x)
-        return {"loss": -self.decode(self.encode(x)).log_prob(x)}
+        with drawn_codes(self):
+            return {"loss": -self.decode(self.encode(x)).log_prob(x)}
 
 
-def _check_shared(latent_dim, hidden, lr, input_shape) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Check the arguments both models take; return ``hidden`` and ``input_shape`` as tuples."""
-    checks.integer("latent_dim", latent_dim)
+def _check_shared(latent_dim, hidden, lr, input_shape):
+    """Check the arguments both models take; return them with ints and tuples where NumPy scalars or lists came."""
+    latent_dim = checks.integer("latent_dim", latent_dim)
     hidden = checks.sizes("hidden", hidden, "(400,)", allow_empty=True)
+    lr = checks.native(lr)
     checks.number("lr", lr, positive=True)
-    return hidden, checks.sizes("input_shape", input_shape, "(1, 28, 28)")
+    return latent_dim, hidden, lr, checks.sizes("input_shape", input_shape, "(1, 28, 28)")
 
 
 def _check_parts(**parts) -> None:

@@ -5,6 +5,8 @@ lay several side by side. Images are (N, 1, H, W) tensors in [0, 1].
 """
 from __future__ import annotations
 
+import math
+
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
@@ -26,11 +28,21 @@ def set_style(dpi: int = 80) -> None:
     plt.rcParams.update({"figure.dpi": dpi, "savefig.dpi": dpi, "figure.figsize": (5, 4)})
 
 
+#: how far outside [0, 1] shown values may lie and be clipped: a Gaussian decoder's means overshoot a little
+#: (lesson 09's reach [-0.6, 1.8]); grey values in [0, 255] lie far beyond
+CLIP_MARGIN = 1.0
+
+
 def show_images(images: torch.Tensor, nrow: int = 10, ax=None, title: str | None = None):
-    """A grid of images (N, C, H, W) drawn with ``torchvision.utils.make_grid``."""
+    """A grid of images (N, C, H, W) with values in [0, 1], drawn with ``torchvision.utils.make_grid``.
+
+    Values up to ``CLIP_MARGIN`` outside [0, 1] (the means of a Gaussian p(x|z)) are clipped to it; values
+    further out (grey values in [0, 255], say), NaN and infinities are refused.
+    """
     if not isinstance(images, torch.Tensor) or images.dim() != 4 or images.shape[1] not in (1, 3) or not len(images):
         raise ValueError(f"images must be a tensor of shape (N, C, H, W) with N >= 1 and C = 1 or 3, got "
                          f"{tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__}")
+    _check_pixels(images)
     checks.integer("nrow", nrow)
     ax = _ax(ax)
     grid = make_grid(images.detach().cpu().float().clamp(0, 1), nrow=nrow, padding=2, pad_value=1.0)
@@ -141,6 +153,16 @@ def _ax(ax):
     if ax is not None and not isinstance(ax, Axes):
         raise TypeError(f"ax must be a matplotlib Axes (e.g. from plt.subplots()) or None, got {type(ax).__name__}")
     return ax if ax is not None else plt.subplots(figsize=(5, 5))[1]
+
+
+def _check_pixels(images: torch.Tensor) -> None:
+    lo, hi = (v.item() for v in torch.aminmax(images.detach().float()))
+    if math.isnan(lo) or math.isnan(hi) or math.isinf(lo) or math.isinf(hi):
+        raise ValueError("images must hold finite values in [0, 1], got NaN or infinite entries")
+    if lo < -CLIP_MARGIN or hi > 1 + CLIP_MARGIN:
+        hint = "; divide grey values in [0, 255] by 255" if hi > 1 + CLIP_MARGIN else ""
+        raise ValueError(f"images must hold values in [0, 1], got values in [{lo:.3g}, {hi:.3g}]{hint} (values "
+                         f"within {CLIP_MARGIN:g} of [0, 1] are clipped; clip others with images.clamp(0, 1))")
 
 
 def _numpy(t) -> np.ndarray:

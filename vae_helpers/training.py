@@ -46,18 +46,18 @@ def fit(model: pl.LightningModule, datamodule: pl.LightningDataModule, max_epoch
     keyword arguments go to ``pl.Trainer``. The trainer is left on ``model.trainer`` for further use.
     """
     _check_model_and_data(model, datamodule)
-    checks.integer("max_epochs", max_epochs)
-    checks.integer("log_every_n_steps", log_every_n_steps)
-    checks.integer("seed", seed, minimum=0)
+    max_epochs = checks.integer("max_epochs", max_epochs)
+    log_every_n_steps = checks.integer("log_every_n_steps", log_every_n_steps)
+    seed = checks.seed("seed", seed)
     if not checks.is_int(max_steps) or (max_steps < 1 and max_steps != -1):
         raise ValueError(f"max_steps must be -1 (no limit) or an integer >= 1, got {max_steps!r}")
+    max_steps = int(max_steps)
     progress = os.environ.get("VAE_PROGRESS", "1") != "0" if progress is None else checks.flag("progress", progress)
     if not isinstance(accelerator, str):
         raise TypeError(f"accelerator must be a string such as 'cpu', 'gpu' or 'auto', got {accelerator!r}")
-    if ckpt_path is not None:
-        checks.path("ckpt_path", ckpt_path, "a path to a checkpoint file")
-        if ckpt_path not in _CKPT_NAMES and not Path(ckpt_path).is_file():
-            raise FileNotFoundError(f"ckpt_path {str(ckpt_path)!r} is not a checkpoint file: it does not exist")
+    if ckpt_path is not None and ckpt_path not in _CKPT_NAMES:
+        checks.checkpoint("ckpt_path", ckpt_path)
+    _check_launch(trainer_kwargs.get("num_nodes", 1))
     if checkpoint_dir is not None:
         checks.path("checkpoint_dir", checkpoint_dir, "a folder path")
     callbacks = trainer_kwargs.pop("callbacks", None) or []
@@ -83,6 +83,10 @@ def fit(model: pl.LightningModule, datamodule: pl.LightningDataModule, max_epoch
             trainer.fit(model, datamodule=datamodule, ckpt_path=ckpt_path, weights_only=True)
     finally:
         torch.use_deterministic_algorithms(was_deterministic)  # the Trainer sets this flag globally; restore it
+    if trainer.num_training_batches == 0:
+        raise ValueError(f"datamodule {type(datamodule).__name__} yields no batches of its 'train' split "
+                         "(train_dataloader() is empty: no examples, or fewer than one batch with drop_last=True), "
+                         "so nothing was trained")
     return logger.history
 
 
@@ -99,7 +103,9 @@ def fit_cached(model: pl.LightningModule, datamodule: pl.LightningDataModule, ca
     for name in ("ckpt_path", "checkpoint_dir"):  # a cached result stands for a whole run from scratch
         if fit_kwargs.get(name) is not None:
             raise ValueError(f"fit_cached does not take {name}; call fit for runs that save or resume checkpoints")
-    cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_dir()
+    if "seed" in fit_kwargs:
+        checks.seed("seed", fit_kwargs["seed"])
+    cache_dir = _check_cache_dir(Path(cache_dir) if cache_dir is not None else default_cache_dir())
     path = cache_dir / f"{type(model).__name__}-{_cache_key(model, datamodule, fit_kwargs)}.pt"
     if path.is_file():
         try:
@@ -108,10 +114,13 @@ def fit_cached(model: pl.LightningModule, datamodule: pl.LightningDataModule, ca
         except Exception as err:  # a damaged entry (a disk error, a copy cut short): train again
             warnings.warn(f"the cached model {path} could not be read ({type(err).__name__}: {err}); training it again")
         else:
+            _check_cached_weights(model, state, path)
             model.load_state_dict(state)
             return history
+    if not os.access(cache_dir, os.W_OK):
+        raise PermissionError(f"cache_dir {str(cache_dir)!r} is not writable, so the trained model could not be "
+                              "kept; give another folder (or set VAE_CACHE_DIR)")
     history = fit(model, datamodule, **fit_kwargs)
-    cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     torch.save({"state_dict": model.state_dict(), "history": history.to_dict("list")}, tmp)
     tmp.replace(path)  # atomic: a notebook killed mid-save leaves no half-written cache entry
@@ -126,6 +135,50 @@ def _check_model_and_data(model, datamodule) -> None:
         raise TypeError(f"model must be a pl.LightningModule, got {type(model).__name__}")
     if not isinstance(datamodule, pl.LightningDataModule):
         raise TypeError(f"datamodule must be a pl.LightningDataModule, got {type(datamodule).__name__}")
+
+
+#: the environment variables that a launcher of several processes sets (torchrun, SLURM, LSF, MPI)
+_LAUNCHER_VARIABLES = ("WORLD_SIZE", "NODE_RANK", "LOCAL_RANK", "GROUP_RANK", "TORCHELASTIC_RUN_ID", "SLURM_NTASKS",
+                       "LSB_JOBID", "OMPI_COMM_WORLD_SIZE", "PMI_SIZE")
+
+
+def _check_launch(num_nodes) -> None:
+    """Refuse a run on several machines that was not started by a launcher: it would wait forever for the others."""
+    checks.integer("num_nodes", num_nodes)
+    if num_nodes > 1 and not any(name in os.environ for name in _LAUNCHER_VARIABLES):
+        raise RuntimeError(
+            f"num_nodes={num_nodes} trains on {num_nodes} machines, but this process was not started by a launcher "
+            f"(none of {', '.join(_LAUNCHER_VARIABLES)} is set), so it would wait forever for the others. Start the "
+            f"script on every machine with torchrun --nnodes={num_nodes} --node-rank=<0..{num_nodes - 1}> "
+            "--nproc-per-node=<processes per machine> --master-addr=<first machine> --master-port=29500 script.py, "
+            "or under SLURM with srun, or pass num_nodes=1 to train on this machine alone")
+
+
+def _check_cache_dir(cache_dir: Path) -> Path:
+    """The cache folder, created if missing; refused before any training if it is a file or cannot be made."""
+    try:
+        cache_dir.mkdir(parents=True, exist_ok=True)
+    except (FileExistsError, NotADirectoryError):
+        raise NotADirectoryError(f"cache_dir {str(cache_dir)!r} must be a folder, but it (or a folder above it) "
+                                 "is a file; give a folder path, or None for the default") from None
+    except OSError as err:
+        raise PermissionError(f"cache_dir {str(cache_dir)!r} could not be created ({err.strerror}); give a folder "
+                              "you can write to") from None
+    return cache_dir
+
+
+def _check_cached_weights(model, state: dict, path: Path) -> None:
+    """Refuse, before any weight is copied, a cache entry whose tensors are not this model's."""
+    own = model.state_dict()
+    problems = [f"{name} has shape {tuple(state[name].shape)} vs {tuple(own[name].shape)}"
+                for name in own if name in state and state[name].shape != own[name].shape]
+    problems += [f"the entry lacks {name}" for name in own if name not in state]
+    problems += [f"the model has no {name}" for name in state if name not in own]
+    if problems:
+        raise ValueError(f"the cache entry {path} does not match the model {type(model).__name__} "
+                         f"({'; '.join(problems[:3])}{'; ...' if len(problems) > 3 else ''}). Delete that file "
+                         f"to train the model again (rm '{path}'), or clear the whole cache by deleting "
+                         f"{path.parent}, which costs only training time")
 
 
 def default_cache_dir() -> Path:
