@@ -1,13 +1,16 @@
 """Moments of the grid posterior and KL(q || p(z|x)) on the grid, against the linear-Gaussian model's exact ones."""
+import math
+
 import pytest
 import torch
 from torch.distributions import Independent, MultivariateNormal, Normal, kl_divergence
 
-from vae_helpers import LinearGaussian, elbo
-from vae_helpers.grid import box_grid, kl_to_posterior_on_grid, latent_grid, moments_on_grid, posterior_on_grid
+from vae_helpers import VAE, LinearGaussian, elbo
+from vae_helpers.grid import (box_grid, kl_to_posterior_on_grid, latent_grid, moments_on_grid, posterior_in_boxes,
+                              posterior_on_grid, support_box)
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def setup():
     model = LinearGaussian.random(x_dim=4, z_dim=2, sigma=0.8, seed=2)
     _, x = model.sample(3, seed=1)
@@ -99,3 +102,54 @@ def test_one_grid_per_example_gives_the_same_answers(setup):
                                rtol=0, atol=1e-6)
     with pytest.raises(ValueError, match="volume"):
         moments_on_grid(log_post, z, volume[:2])
+
+
+def test_support_box_of_a_gaussian_posterior_is_its_ellipse_bounding_box(setup):
+    # {z : log p(z|x) >= peak - w} is the ellipse (z - m)^T Sigma^-1 (z - m) <= 2w, whose bounding box is
+    # m_j +- sqrt(2 w Sigma_jj)
+    model, x, z, _, _, log_post = setup
+    post = model.posterior(x)
+    lo, hi = support_box(log_post, z, within=8.0, pad=0.1)
+    half = (2 * 8.0 * post.covariance_matrix.diagonal(dim1=-2, dim2=-1)).sqrt()
+    step = 12.0 / 300
+    torch.testing.assert_close(lo, post.mean - half - 0.1, rtol=0, atol=step)
+    torch.testing.assert_close(hi, post.mean + half + 0.1, rtol=0, atol=step)
+    # widening `within` widens the box
+    lo_wide, hi_wide = support_box(log_post, z, within=12.0)
+    assert (lo_wide < lo + 0.1).all() and (hi_wide > hi - 0.1).all()
+
+
+def test_support_box_names_bad_arguments(setup):
+    _, _, z, _, _, log_post = setup
+    with pytest.raises(ValueError, match="within must be"):
+        support_box(log_post, z, within=0.0)
+    with pytest.raises(ValueError, match="pad must be"):
+        support_box(log_post, z, pad=-1.0)
+    with pytest.raises(ValueError, match="z must hold"):
+        support_box(log_post, z[:-1])
+
+
+def test_posterior_in_boxes_matches_the_exact_posterior_and_evidence(setup):
+    model, x, _, _, _, _ = setup
+    post = model.posterior(x)
+    sd = post.covariance_matrix.diagonal(dim1=-2, dim2=-1).sqrt()
+    log_px, log_post, z, volume = posterior_in_boxes(model, x, post.mean - 8 * sd, post.mean + 8 * sd, n=81)
+    assert log_post.shape == (81 * 81, 3) and z.shape == (81 * 81, 3, 2) and volume.shape == (3,)
+    torch.testing.assert_close(log_px, model.log_evidence(x), rtol=0, atol=1e-6)
+    mean, cov = moments_on_grid(log_post, z, volume)
+    torch.testing.assert_close(cov, post.covariance_matrix, rtol=0, atol=1e-6)
+    with pytest.raises(ValueError, match="one box per example"):
+        posterior_in_boxes(model, x, post.mean[:2] - 1, post.mean[:2] + 1)
+
+
+def test_the_bernoulli_shortcut_equals_the_decoders_log_prob():
+    # posterior_on_grid takes log p(x|z) of a Bernoulli decoder as a matrix product; it must equal log_prob
+    torch.manual_seed(0)
+    model = VAE(latent_dim=2, hidden=(16,)).eval()
+    x = (torch.rand(3, 1, 28, 28) > 0.5).float()
+    z, volume = latent_grid(extent=3.0, n=21)
+    log_px, log_post = posterior_on_grid(model, x, z, volume)
+    with torch.no_grad():
+        log_joint = model.decode(z.unsqueeze(1)).log_prob(x) + model.prior.log_prob(z).unsqueeze(1)  # (G, B)
+    torch.testing.assert_close(log_post + log_px, log_joint, rtol=1e-6, atol=1e-3)
+    torch.testing.assert_close(log_px, torch.logsumexp(log_joint, 0) + math.log(volume), rtol=1e-6, atol=1e-3)

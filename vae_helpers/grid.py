@@ -7,13 +7,17 @@ log joint log p(x, z_g) = log p(x|z_g) + log p(z_g). Then
     p(z_g|x)  ~= exp(log p(x, z_g) - log p(x))                  (a density on the grid)
 
 which is exact up to the grid's resolution and extent: the reference against which approximate
-posteriors q(z|x) and bounds on log p(x) are checked.
+posteriors q(z|x) and bounds on log p(x) are checked. A posterior far narrower than the prior needs a fine
+grid only where it lies: :func:`support_box` finds that region on a coarse grid, and
+:func:`posterior_in_boxes` lays one fine grid over each example's region.
 """
 from __future__ import annotations
 
 import math
 
 import torch
+import torch.nn.functional as F
+from torch.distributions import Bernoulli, Independent
 
 from . import checks
 
@@ -39,18 +43,16 @@ def posterior_on_grid(model, x: torch.Tensor, z: torch.Tensor, volume: float, ch
         x: a batch (B, ...). z: grid points (G, D) and their cell ``volume``, from :func:`latent_grid`.
     Returns:
         ``(log_px, log_post)``: log p(x) of shape (B,) and the log posterior density log p(z_g|x) of
-        shape (G, B).
+        shape (G, B). For a Bernoulli decoder, log p(x_b|z_g) = sum_i [x_bi l_gi - log(1 + e^{l_gi})] is taken
+        as one matrix product over the pixels.
     """
     checks.tensor("z", z, "(G, D)")
     if z.dim() != 2:
         raise ValueError(f"z must be a (G, D) tensor of grid points, got shape {tuple(z.shape)}")
     checks.number("volume", volume, positive=True)
     checks.integer("chunk_size", chunk_size)
-    parts = []
-    for zc in z.split(chunk_size):
-        # (G_c, 1, D) against x (B, ...): broadcasting gives log p(x_b | z_g) of shape (G_c, B)
-        parts.append(model.decode(zc.unsqueeze(1)).log_prob(x) + model.prior.log_prob(zc).unsqueeze(1))
-    log_joint = torch.cat(parts)
+    log_joint = torch.cat([_log_likelihood(model, x, zc) + model.prior.log_prob(zc).unsqueeze(1)
+                           for zc in z.split(chunk_size)])
     log_px = torch.logsumexp(log_joint, dim=0) + math.log(volume)
     return log_px, log_joint - log_px
 
@@ -107,6 +109,67 @@ def box_grid(lo, hi, n: int = 61):
     side = torch.linspace(0, 1, n, dtype=lo.dtype)
     unit = torch.stack(torch.meshgrid(side, side, indexing="xy"), dim=-1).reshape(-1, 2)
     return lo + unit * (hi - lo).to(lo.dtype), ((hi - lo) / (n - 1)).prod().item()
+
+
+def support_box(log_post: torch.Tensor, z: torch.Tensor, within: float = 30.0, pad: float = 0.0):
+    """The smallest box holding every grid point where the posterior is within ``within`` nats of its peak.
+
+    For each example b, with S_b = {z_g : log p(z_g|x_b) >= max_g log p(z_g|x_b) - within}, returns
+    ``(lo, hi)``, each (B, D): lo = min over S_b of z_g - pad, hi = max over S_b of z_g + pad, per coordinate.
+    ``log_post`` (G, B) as from :func:`posterior_on_grid` (any log density up to a constant per example
+    will do), ``z`` (G, D) its grid. Outside the box the density on the grid is below e^-within of its peak.
+    """
+    checks.tensor("log_post", log_post, "(G, B)")
+    if log_post.dim() != 2:
+        raise ValueError(f"log_post must be a (G, B) tensor as posterior_on_grid returns, got shape "
+                         f"{tuple(log_post.shape)}")
+    checks.tensor("z", z, f"({log_post.shape[0]}, D)")
+    if z.dim() != 2 or z.shape[0] != log_post.shape[0]:
+        raise ValueError(f"z must hold the grid's {log_post.shape[0]} points, shape ({log_post.shape[0]}, D), "
+                         f"got {tuple(z.shape)}")
+    checks.number("within", within, positive=True)
+    checks.number("pad", pad, minimum=0.0)
+    inside = log_post >= log_post.max(0).values - within  # (G, B)
+    big = torch.tensor(math.inf, dtype=z.dtype)
+    zb = z.unsqueeze(1)                                    # (G, 1, D) against inside (G, B, 1)
+    lo = torch.where(inside.unsqueeze(-1), zb, big).amin(0)
+    hi = torch.where(inside.unsqueeze(-1), zb, -big).amax(0)
+    return lo - pad, hi + pad
+
+
+@torch.no_grad()
+def posterior_in_boxes(model, x: torch.Tensor, lo: torch.Tensor, hi: torch.Tensor, n: int = 61,
+                       chunk_size: int = 4096):
+    """Evidence and posterior of each x_b on its own n x n grid over the box [lo_b, hi_b] (:func:`box_grid`).
+
+    Args:
+        x: a batch (B, ...). lo, hi: the boxes' corners, (B, 2). n: points per side, G = n * n.
+    Returns:
+        ``(log_px, log_post, z, volume)``: log p(x_b) (B,), log p(z_gb|x_b) (G, B), the grids z (G, B, 2) and
+        their cell volumes (B,), the shapes that :func:`moments_on_grid` and :func:`kl_to_posterior_on_grid`
+        take for one grid per example.
+    """
+    checks.tensor("lo", lo, "(B, 2)")
+    checks.tensor("hi", hi, "(B, 2)")
+    if lo.shape != (len(x), 2) or hi.shape != (len(x), 2):
+        raise ValueError(f"lo and hi must be ({len(x)}, 2) tensors, one box per example of x, got "
+                         f"{tuple(lo.shape)} and {tuple(hi.shape)}")
+    grids = [box_grid(lo[b], hi[b], n=n) for b in range(len(x))]
+    parts = [posterior_on_grid(model, x[b:b + 1], zb, vb, chunk_size=chunk_size) for b, (zb, vb) in enumerate(grids)]
+    return (torch.cat([lp for lp, _ in parts]), torch.cat([lpz for _, lpz in parts], dim=1),
+            torch.stack([zb for zb, _ in grids], dim=1), torch.tensor([vb for _, vb in grids], dtype=lo.dtype))
+
+
+def _log_likelihood(model, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """log p(x_b | z_g) for every grid point z_g (G, D) and example x_b (B, ...): shape (G, B)."""
+    p = model.decode(z.unsqueeze(1))  # batch shape (G, 1), to broadcast against x (B, ...)
+    base = p.base_dist if isinstance(p, Independent) else None
+    if isinstance(base, Bernoulli) and tuple(x.shape[1:]) == tuple(p.event_shape):
+        # log Bernoulli(x; sigmoid(l)) = sum_i [x_i l_i - log(1 + e^{l_i})]: one matrix product over the pixels,
+        # instead of a (G, B, pixels) tensor of terms
+        logits = base.logits.reshape(len(z), -1)
+        return logits @ x.reshape(len(x), -1).to(logits.dtype).T - F.softplus(logits).sum(-1, keepdim=True)
+    return p.log_prob(x)
 
 
 # --- argument checks -----------------------------------------------------------------------------------
