@@ -76,6 +76,56 @@ def test_log_aggregate_density_matches_the_mixture_for_any_batch_size():
         torch.testing.assert_close(log_aggregate_density(z, mu, logvar, batch_size), expected)
 
 
+def _reference_log_density(z, mu, logvar, digits=60):
+    """log qbar(z) for one z, summed in mpmath at ``digits`` significant digits from (z - mu)^2 exp(-logvar)."""
+    mpmath = pytest.importorskip("mpmath")
+    with mpmath.workdps(digits):
+        terms = []
+        for m, lv in zip(mu.tolist(), logvar.tolist()):
+            square = sum((mpmath.mpf(zj) - mpmath.mpf(mj)) ** 2 * mpmath.exp(-mpmath.mpf(v)) for zj, mj, v in zip(z, m, lv))
+            terms.append(-(square + sum(mpmath.mpf(v) for v in lv) + len(z) * mpmath.log(2 * mpmath.pi)) / 2)
+        return float(mpmath.log(sum(mpmath.exp(t) for t in terms)) - mpmath.log(len(terms)))
+
+
+@pytest.mark.parametrize("log_variance", [0.0, -10.0, -40.0])
+def test_log_aggregate_density_matches_a_high_precision_reference(log_variance):
+    # narrow encodings (1/s^2 = e^40 at logvar -40) at O(1) means: expanding the square there cancels
+    # digits by the hundred of nats, so the helper must compute those squares directly
+    g = torch.Generator().manual_seed(4)
+    mu = torch.randn(12, 3, generator=g, dtype=torch.float64)
+    logvar = torch.full_like(mu, log_variance) + 0.5 * torch.rand(12, 3, generator=g, dtype=torch.float64)
+    near = mu[:4] + torch.exp(0.5 * logvar[:4]) * torch.randn(4, 3, generator=g, dtype=torch.float64)
+    z = torch.cat([near, torch.randn(2, 3, generator=g, dtype=torch.float64)])  # on a component, and between
+    expected = torch.tensor([_reference_log_density(zi.tolist(), mu, logvar) for zi in z], dtype=torch.float64)
+    torch.testing.assert_close(log_aggregate_density(z, mu, logvar, batch_size=4), expected, atol=1e-6, rtol=1e-12)
+    # float32 codes as a model returns them are promoted, not rounded further
+    z32 = z[4:].float()
+    expected32 = torch.tensor([_reference_log_density(zi.tolist(), mu.float().double(), logvar.float().double())
+                               for zi in z32.double()], dtype=torch.float64)
+    torch.testing.assert_close(log_aggregate_density(z32, mu.float(), logvar.float()), expected32, atol=1e-6, rtol=1e-12)
+
+
+@pytest.mark.parametrize("n, d_z, spread", [(64, 2, 1.0), (200, 10, 3.0)])
+def test_elbo_surgery_stays_within_log_n_for_very_narrow_encodings(n, d_z, spread):
+    # logvar = -40: each z names its own x, so I(x; z) = log N, and never more
+    g = torch.Generator().manual_seed(0)
+    mu = spread * torch.randn(n, d_z, generator=g, dtype=torch.float64)
+    parts = elbo_surgery(mu, torch.full_like(mu, -40.0), seed=0)
+    assert parts.mutual_information <= parts.log_n + 1e-9
+    assert parts.mutual_information == pytest.approx(math.log(n), abs=1e-6)
+
+
+def test_elbo_surgery_standard_errors_cover_the_spread_over_draws():
+    # 30 independent sets of draws: the estimates' spread is at most (about) the reported standard error,
+    # which errs on the large side, and not far below it
+    mu, logvar = gaussian_codes(1000, 2, spread=1.0, std=0.5)
+    runs = [elbo_surgery(mu, logvar, seed=100 + s) for s in range(30)]
+    for value, error in (("mutual_information", "mutual_information_se"), ("marginal_kl", "marginal_kl_se")):
+        spread = torch.tensor([getattr(r, value) for r in runs]).std().item()
+        reported = sum(getattr(r, error) for r in runs) / len(runs)
+        assert 0.3 * reported < spread < 1.2 * reported, (value, spread, reported)
+
+
 def test_aggregate_of_gaussian_codes_is_gaussian_in_the_limit():
     # N(0, a^2) means blurred by N(0, s^2) noise: the mixture's density tends to N(0, a^2 + s^2) as N grows
     mu, logvar = gaussian_codes(20_000, 2, spread=1.0, std=0.5)
@@ -146,7 +196,7 @@ def test_elbo_surgery_is_seeded():
     (lambda: unit_activity([[0.0, 1.0], [1.0, 0.0]]), "mu must be"),
     (lambda: active_units(torch.zeros(4, 2), threshold=-1), "threshold"),
     (lambda: kl_per_dimension(torch.zeros(4, 2), torch.zeros(4, 3)), "same shape"),
-    (lambda: kl_per_dimension(torch.zeros(4, 2, 2), torch.zeros(4, 2, 2)), r"\(N, D\)"),
+    (lambda: kl_per_dimension(torch.zeros(4, 2, 2), torch.zeros(4, 2, 2)), r"\(N, d_z\)"),
     (lambda: aggregate_moments(torch.zeros(0, 2), torch.zeros(0, 2)), "N >= 1"),
     (lambda: aggregate_posterior(torch.zeros(3, 2, dtype=torch.long), torch.zeros(3, 2)), "floating-point"),
     (lambda: log_aggregate_density(torch.zeros(3, 5), torch.zeros(4, 2), torch.zeros(4, 2)), r"z must .* \(M, 2\)"),

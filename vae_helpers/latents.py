@@ -1,17 +1,19 @@
 """Statistics of the latent codes over a data set: which units are used, and what the KL term pays for.
 
-Encode a data set x_1..x_N to q(z|x_n) = N(mu_n, diag exp(logvar_n)) with :func:`encode_dataset`; mu and
-logvar are then (N, D), and with the prior p(z) = N(0, I):
+Encode a data set x_1..x_N to the encodings q_phi(z|x_n) = N(mu_n, diag exp(logvar_n)) with
+:func:`encode_dataset`; mu and logvar are then (N, d_z), and with the prior p(z) = N(0, I):
 
 - activity of unit j:  A_j = Cov_x(E_q[z_j]) = Var_n(mu_nj); the unit is *active* when A_j > 0.01
   (Burda et al., 2016). An inactive unit says the same thing about every x.
-- KL per dimension:  (1/N) sum_n KL(q(z_j|x_n) || N(0, 1)); summed over j it is the rate.
-- the aggregate posterior  q(z) = (1/N) sum_n q(z|x_n), a mixture of N Gaussians, with moments
+- KL per dimension:  (1/N) sum_n KL(q_phi(z_j|x_n) || N(0, 1)); summed over j it is the rate R.
+- the aggregate posterior  qbar(z) = (1/N) sum_n q_phi(z|x_n), a mixture of N Gaussians, with moments
       E[z] = mean_n mu_n,    Cov[z] = Cov_n(mu_n) + mean_n diag exp(logvar_n)   (law of total covariance).
-- ELBO surgery (Hoffman & Johnson, 2016): with x uniform over the N points and z ~ q(z|x),
-      (1/N) sum_n KL(q(z|x_n) || p(z))  =  I(x; z)  +  KL(q(z) || p(z)),
-  where I(x; z) = E[log q(z|x) - log q(z)] is the mutual information of the data/encoder joint. It is at
-  most log N: N data points cannot carry more than log N nats.
+- ELBO surgery (Hoffman & Johnson, 2016): with x uniform over the N points and z ~ q_phi(z|x),
+      (1/N) sum_n KL(q_phi(z|x_n) || p(z))  =  I(x; z)  +  KL(qbar(z) || p(z)),
+  where I(x; z) = E[log q_phi(z|x) - log qbar(z)] is the mutual information of the data/encoder joint. It is
+  at most log N: N data points cannot carry more than log N nats. For a data set drawn from a larger
+  population it is, in expectation, a lower bound on the population's I(x; z) (the InfoNCE bound), so it
+  grows with N, and KL(qbar(z) || p(z)) shrinks by as much.
 """
 from __future__ import annotations
 
@@ -28,7 +30,7 @@ from .divergences import kl_terms
 @torch.no_grad()
 def encode_batches(model, x: torch.Tensor, batch_size: int = 1000) -> list:
     """``model.encode`` on x (N, ...), ``batch_size`` examples at a time, in evaluation mode and without
-    gradients; returns the list of outputs (points or distributions q(z|x)), one per batch."""
+    gradients; returns the list of outputs (points or encodings q_phi(z|x)), one per batch."""
     checks.tensor("x", x, "(N, ...)", min_dim=2, nonempty=True)
     checks.integer("batch_size", batch_size)
     was_training = getattr(model, "training", False)
@@ -42,7 +44,7 @@ def encode_batches(model, x: torch.Tensor, batch_size: int = 1000) -> list:
 
 
 def encode_dataset(model, x: torch.Tensor, batch_size: int = 1000) -> tuple[torch.Tensor, torch.Tensor]:
-    """(mu, logvar) of q(z|x_n) for every x_n, encoded ``batch_size`` at a time: (N, ...) -> two (N, D).
+    """(mu, logvar) of the encoding q_phi(z|x_n) of every x_n, ``batch_size`` at a time: (N, ...) -> two (N, d_z).
 
     ``model.encode(x)`` must return a diagonal Gaussian (a distribution with ``mean`` and ``variance``).
     """
@@ -51,10 +53,10 @@ def encode_dataset(model, x: torch.Tensor, batch_size: int = 1000) -> tuple[torc
 
 
 def unit_activity(mu: torch.Tensor) -> torch.Tensor:
-    """A_j = Var_n(mu_nj), how much the code's mean in dimension j moves with x: (N, D) -> (D,)."""
-    checks.tensor("mu", mu, "(N, D)")
+    """A_j = Var_n(mu_nj), how much the code's mean in dimension j moves with x: (N, d_z) -> (d_z,)."""
+    checks.tensor("mu", mu, "(N, d_z)")
     if mu.dim() != 2 or len(mu) < 2:
-        raise ValueError(f"mu must be a floating-point tensor of shape (N, D) with N >= 2, got {tuple(mu.shape)}")
+        raise ValueError(f"mu must be a floating-point tensor of shape (N, d_z) with N >= 2, got {tuple(mu.shape)}")
     return mu.var(0)
 
 
@@ -65,17 +67,17 @@ def active_units(mu: torch.Tensor, threshold: float = 0.01) -> int:
 
 
 def kl_per_dimension(mu: torch.Tensor, logvar: torch.Tensor) -> torch.Tensor:
-    """(1/N) sum_n KL(N(mu_nj, exp(logvar_nj)) || N(0, 1)) for each j: two (N, D) -> (D,). Sums to the rate."""
+    """(1/N) sum_n KL(N(mu_nj, exp(logvar_nj)) || N(0, 1)) for each j: two (N, d_z) -> (d_z,). Sums to the rate."""
     _check_codes(mu, logvar)
     zeros = torch.zeros_like(mu)  # the prior's mean and log-variance
     return kl_terms(mu, logvar, zeros, zeros).mean(0)
 
 
 def aggregate_posterior(mu: torch.Tensor, logvar: torch.Tensor) -> MixtureSameFamily:
-    """q(z) = (1/N) sum_n N(z; mu_n, diag exp(logvar_n)) as a distribution with event shape (D,).
+    """qbar(z) = (1/N) sum_n N(z; mu_n, diag exp(logvar_n)) as a distribution with event shape (d_z,).
 
-    Its ``log_prob`` compares every z with all N components at once; for large N use
-    :func:`log_aggregate_density`, which works in batches.
+    Its ``log_prob`` compares every z with all N components at once, through torch's own Normal; for
+    large N use :func:`log_aggregate_density`, which works in batches.
     """
     _check_codes(mu, logvar)
     components = Independent(Normal(mu, torch.exp(0.5 * logvar)), 1)
@@ -83,7 +85,7 @@ def aggregate_posterior(mu: torch.Tensor, logvar: torch.Tensor) -> MixtureSameFa
 
 
 def aggregate_moments(mu: torch.Tensor, logvar: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Mean (D,) and covariance (D, D) of q(z): mean_n mu_n and Cov_n(mu_n) + mean_n diag exp(logvar_n)."""
+    """Mean (d_z,) and covariance (d_z, d_z) of qbar(z): mean_n mu_n and Cov_n(mu_n) + mean_n diag exp(logvar_n)."""
     _check_codes(mu, logvar)
     mean = mu.mean(0)
     centred = mu - mean
@@ -94,10 +96,13 @@ def aggregate_moments(mu: torch.Tensor, logvar: torch.Tensor) -> tuple[torch.Ten
 
 def log_aggregate_density(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tensor,
                           batch_size: int = 1024) -> torch.Tensor:
-    """log q(z) = logsumexp_n log N(z; mu_n, diag exp(logvar_n)) - log N for z (M, D) -> (M,), in float64.
+    """log qbar(z) = logsumexp_n log N(z; mu_n, diag exp(logvar_n)) - log N for z (M, d_z) -> (M,), in float64.
 
-    Expanding the square, sum_j (z_j - mu_nj)^2 / s_nj^2 = z^2 @ (1/s^2)^T - 2 z @ (mu/s^2)^T + sum_j mu_nj^2/s_nj^2,
-    so each batch of z meets all N components in two matrix products of size (batch, N).
+    With s_nj^2 = exp(logvar_nj), log N(z; mu_n, .) = -1/2 sum_j [(z_j - mu_nj)^2 / s_nj^2 + logvar_nj + log 2 pi].
+    The squares are computed by expanding them, z^2 @ (1/s^2)^T - 2 z @ (mu/s^2)^T + sum_j mu_nj^2/s_nj^2,
+    two matrix products of size (batch, N); where a rounding-error bound says that expansion may be off by
+    more than 1e-7 nats (narrow encodings, 1/s^2 large, lose digits to cancellation), the pair is computed
+    again directly from (z_j - mu_nj)^2 / s_nj^2.
     """
     _check_codes(mu, logvar)
     checks.integer("batch_size", batch_size)
@@ -107,46 +112,77 @@ def log_aggregate_density(z: torch.Tensor, mu: torch.Tensor, logvar: torch.Tenso
     return _log_aggregate_density(z, mu, logvar, batch_size)
 
 
+#: the largest error, in units of the squared distance, allowed to the expanded squares (1e-7 nats in log qbar)
+_SQUARE_TOLERANCE = 2e-7
+#: pairs (z, component) computed directly at a time, so that the (pairs, d_z) differences stay small
+_DIRECT_PAIRS = 1 << 16
+
+
 def _log_aggregate_density(z, mu, logvar, batch_size: int) -> torch.Tensor:
     mu, logvar, z = mu.double(), logvar.double(), z.double()
-    precision = torch.exp(-logvar)                                                   # (N, D)
-    const = (mu.pow(2) * precision + logvar).sum(1) + mu.shape[1] * math.log(2 * math.pi)  # (N,)
+    d_z = mu.shape[1]
+    precision = torch.exp(-logvar)                                               # (N, d_z)
+    weighted = mu * precision
+    mu_term = (mu * weighted).sum(1)                                             # (N,), sum_j mu_nj^2 / s_nj^2
+    const = logvar.sum(1) + d_z * math.log(2 * math.pi)                          # (N,)
+    # The expansion's rounding error is at most (d_z + 8) ulps of the sum of its terms' magnitudes, and by
+    # Cauchy-Schwarz sum_j |z_j mu_nj| / s_nj^2 <= sqrt(z_term * mu_term): a bound without another product.
+    ulps = (d_z + 8) * torch.finfo(torch.float64).eps
     parts = []
     for zb in z.split(batch_size):
-        square = zb.pow(2) @ precision.T - 2 * zb @ (mu * precision).T + const     # (batch, N)
-        parts.append(torch.logsumexp(-0.5 * square, dim=1))
+        z_term = zb.pow(2) @ precision.T                                         # (batch, N)
+        square = z_term - 2 * zb @ weighted.T + mu_term
+        largest = zb.pow(2).sum(1).max() * precision.max()                      # no z_term exceeds it
+        if ulps * (largest.sqrt() + mu_term.max().sqrt()).pow(2) <= _SQUARE_TOLERANCE:
+            parts.append(torch.logsumexp(-0.5 * (square + const), dim=1))      # every pair is accurate
+            continue
+        error_bound = ulps * (z_term.sqrt() + mu_term.sqrt()).pow(2)
+        rows, cols = (error_bound > _SQUARE_TOLERANCE).nonzero(as_tuple=True)
+        for r, c in zip(rows.split(_DIRECT_PAIRS), cols.split(_DIRECT_PAIRS)):
+            square[r, c] = ((zb[r] - mu[c]).pow(2) * precision[c]).sum(1)
+        parts.append(torch.logsumexp(-0.5 * (square + const), dim=1))
     return torch.cat(parts) - math.log(len(mu))
 
 
 @dataclass
 class ELBOSurgery:
-    """The average KL term split as E_x KL(q(z|x) || p(z)) = I(x; z) + KL(q(z) || p(z)), in nats."""
+    """The average KL term split as E_x KL(q_phi(z|x) || p(z)) = I(x; z) + KL(qbar(z) || p(z)), in nats.
 
-    average_kl: float          #: (1/N) sum_n KL(q(z|x_n) || p(z)), in closed form: the rate
+    The two parts add up, draw by draw, to the Monte Carlo estimate of the average KL (log qbar(z) cancels),
+    so their sum checks only that estimate; ``std_error`` is its error against the closed form.
+    """
+
+    average_kl: float          #: (1/N) sum_n KL(q_phi(z|x_n) || p(z)), in closed form: the rate R
     mutual_information: float  #: I(x; z), Monte Carlo; at most log_n
-    marginal_kl: float         #: KL(q(z) || p(z)), Monte Carlo
+    marginal_kl: float         #: KL(qbar(z) || p(z)), Monte Carlo
     std_error: float           #: standard error of mutual_information + marginal_kl as an estimate of average_kl
     log_n: float               #: log N, the most information N data points can carry
     n: int                     #: number of data points N
+    mutual_information_se: float = float("nan")  #: standard error of mutual_information over the N draws
+    marginal_kl_se: float = float("nan")         #: standard error of marginal_kl over the N draws
 
     def __str__(self) -> str:
-        return (f"E_x KL(q(z|x)||p(z)) = {self.average_kl:.3f} nats; I(x;z) = {self.mutual_information:.3f} "
-                f"(<= log N = {self.log_n:.2f}) + KL(q(z)||p(z)) = {self.marginal_kl:.3f}, "
-                f"sum {self.mutual_information + self.marginal_kl:.3f} +- {self.std_error:.3f}")
+        return (f"E_x KL(q_phi(z|x)||p(z)) = {self.average_kl:.3f} nats; "
+                f"I(x;z) = {self.mutual_information:.3f} +- {self.mutual_information_se:.3f} "
+                f"(<= log N = {self.log_n:.2f}) + KL(qbar(z)||p(z)) = {self.marginal_kl:.3f} "
+                f"+- {self.marginal_kl_se:.3f}; sum {self.mutual_information + self.marginal_kl:.3f} "
+                f"+- {self.std_error:.3f}")
 
 
 @torch.no_grad()
 def elbo_surgery(mu: torch.Tensor, logvar: torch.Tensor, num_samples: int = 1, batch_size: int = 1024,
                  seed: int | None = None) -> ELBOSurgery:
-    """Split the average KL into I(x; z) + KL(q(z) || p(z)) by Monte Carlo (Hoffman & Johnson, 2016).
+    """Split the average KL into I(x; z) + KL(qbar(z) || p(z)) by Monte Carlo (Hoffman & Johnson, 2016).
 
-    For every n, ``num_samples`` draws z ~ q(z|x_n), and with log q(z) from :func:`log_aggregate_density`
-    (exact for the N-component mixture):
+    mu, logvar: (N, d_z), the encodings of N data points. For every n, ``num_samples`` draws
+    z ~ q_phi(z|x_n), and with log qbar(z) from :func:`log_aggregate_density` (exact for the N-component mixture):
 
-        I(x; z)         ~= mean [log q(z|x_n) - log q(z)]
-        KL(q(z) || p(z)) ~= mean [log q(z) - log p(z)]
+        I(x; z)          ~= mean [log q_phi(z|x_n) - log qbar(z)]       (at most log N)
+        KL(qbar(z) || p(z)) ~= mean [log qbar(z) - log p(z)]
 
-    Both are unbiased; their sum estimates the closed-form average KL, to within ``std_error``.
+    Both are unbiased for the N-point mixture. Each standard error is the spread over n of the per-example
+    average divided by sqrt(N): it counts the noise of the draws (and, as it also counts how examples
+    differ, errs on the large side), not how the estimates move with another or a larger set of N points.
     """
     _check_codes(mu, logvar)
     checks.integer("num_samples", num_samples)
@@ -156,28 +192,33 @@ def elbo_surgery(mu: torch.Tensor, logvar: torch.Tensor, num_samples: int = 1, b
     mu, logvar = mu.double(), logvar.double()
     g = torch.Generator().manual_seed(seed) if seed is not None else None
     eps = torch.randn((num_samples, *mu.shape), generator=g, dtype=mu.dtype)
-    z = mu + torch.exp(0.5 * logvar) * eps                                    # (S, N, D)
+    z = mu + torch.exp(0.5 * logvar) * eps                                    # (S, N, d_z)
     q_zx = Independent(Normal(mu, torch.exp(0.5 * logvar)), 1)
     prior = Independent(Normal(torch.zeros_like(mu[0]), torch.ones_like(mu[0])), 1)
     log_q_zx, log_p = q_zx.log_prob(z), prior.log_prob(z)                     # (S, N)
     log_q = _log_aggregate_density(z.reshape(-1, mu.shape[1]), mu, logvar, batch_size).view(num_samples, -1)
-    kl = kl_terms(mu, logvar, torch.zeros_like(mu), torch.zeros_like(mu)).sum(-1)  # (N,), KL(q(z|x_n) || p(z))
+    kl = kl_terms(mu, logvar, torch.zeros_like(mu), torch.zeros_like(mu)).sum(-1)  # (N,), KL(q_phi(z|x_n) || p(z))
     # per draw, (log q(z|x) - log p(z)) - KL_n has mean zero: its spread sets the error of the sum
     residual = (log_q_zx - log_p - kl).mean(0)
-    return ELBOSurgery(average_kl=kl.mean().item(), mutual_information=(log_q_zx - log_q).mean().item(),
-                       marginal_kl=(log_q - log_p).mean().item(),
-                       std_error=(residual.std() / math.sqrt(len(mu))).item() if len(mu) > 1 else float("nan"),
-                       log_n=math.log(len(mu)), n=len(mu))
+    information, marginal = (log_q_zx - log_q).mean(0), (log_q - log_p).mean(0)   # (N,), per example
+
+    def std_error(t):
+        return (t.std() / math.sqrt(len(t))).item() if len(t) > 1 else float("nan")
+
+    return ELBOSurgery(average_kl=kl.mean().item(), mutual_information=information.mean().item(),
+                       marginal_kl=marginal.mean().item(), std_error=std_error(residual),
+                       log_n=math.log(len(mu)), n=len(mu), mutual_information_se=std_error(information),
+                       marginal_kl_se=std_error(marginal))
 
 
 # --- argument checks -----------------------------------------------------------------------------------
 
 
 def _check_codes(mu, logvar) -> None:
-    """mu and logvar of N encodings, two floating-point tensors (N, D) with N >= 1."""
-    checks.tensor("mu", mu, "(N, D)")
-    checks.tensor("logvar", logvar, "(N, D)")
+    """mu and logvar of N encodings, two floating-point tensors (N, d_z) with N >= 1."""
+    checks.tensor("mu", mu, "(N, d_z)")
+    checks.tensor("logvar", logvar, "(N, d_z)")
     if mu.shape != logvar.shape:
         raise ValueError(f"mu and logvar must have the same shape, got {tuple(mu.shape)} and {tuple(logvar.shape)}")
     if mu.dim() != 2 or len(mu) == 0:
-        raise ValueError(f"mu and logvar must have shape (N, D) with N >= 1, got {tuple(mu.shape)}")
+        raise ValueError(f"mu and logvar must have shape (N, d_z) with N >= 1, got {tuple(mu.shape)}")
