@@ -135,7 +135,8 @@ def names_only_solutions_define(nb) -> list[str]:
             continue
         only_here = top_level_bindings(tree) - elsewhere
         for j, later, later_tree in code:
-            if j > i and not sc.is_solution(later):
+            own_check = j == i + 1 and sc.is_check(later)  # a check reads what its own exercise asks for
+            if j > i and not sc.is_solution(later) and not own_check:
                 used = {n.id for n in ast.walk(later_tree) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Load)}
                 if used & only_here:
                     problems.append(f"cell {j} reads {sorted(used & only_here)}, bound only by the solution in cell {i}")
