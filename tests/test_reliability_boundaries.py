@@ -147,12 +147,12 @@ def test_estimates_of_a_model_with_a_nan_encoder_are_nan_not_an_error_about_z():
 
 
 def test_a_gaussian_vae_that_diverges_gets_the_packages_message_not_torchs():
-    def exploding_logvar(model):
-        model.encoder[-1].bias[model.latent_dim:] = math.inf  # sigma = inf: z = mu + inf * eps
+    def nan_logvar(model):
+        model.encoder[-1].bias[model.latent_dim:] = math.nan  # sigma = NaN: z = mu + NaN * eps, scored by p(z)
 
-    with pytest.raises(FloatingPointError, match=r"training stopped at step 2 \(epoch 0\): the loss became .*; "
-                                                 r"the rate term is not finite"):
-        fit(small_vae(likelihood="gaussian", kl="mc"), tiny_data(), max_epochs=1, callbacks=[Corrupt(2, exploding_logvar)])
+    with pytest.raises(FloatingPointError, match=r"training stopped at step 2 \(epoch 0\): the loss became nan; "
+                                                 r"the rate term is not finite in 50 of 50 examples"):
+        fit(small_vae(likelihood="gaussian", kl="mc"), tiny_data(), max_epochs=1, callbacks=[Corrupt(2, nan_logvar)])
 
 
 def test_nan_images_are_refused_for_every_likelihood():
@@ -430,3 +430,27 @@ def test_a_download_replaces_the_corrupt_file_only_with_one_whose_md5_matches(tm
     images, labels = load_mnist(train=False, root=tmp_path, download=True)
     assert hashlib.md5((raw / name).read_bytes()).hexdigest() == MNIST_MD5[name] and labels.shape == (10_000,)
     assert sorted(p.name for p in raw.iterdir()) == sorted(MNIST_MD5)
+
+
+def test_the_scatter_plots_refuse_codes_that_are_not_finite():
+    z = torch.rand(5, 2)
+    z[1, 0] = math.nan
+    with pytest.raises(ValueError, match=r"z must hold finite values, got NaN or infinite entries in 1 of its 5 rows"):
+        plots.plot_latent(z)
+    with pytest.raises(ValueError, match=r"mu must hold finite values"):
+        plots.plot_encodings(z, torch.zeros(5, 2))
+    with pytest.raises(ValueError, match=r"logvar must hold finite values"):
+        plots.plot_encodings(torch.rand(5, 2), torch.full((5, 2), math.inf))
+
+
+@pytest.mark.parametrize("call", [
+    lambda: plots.show_images(torch.rand(4, 1, 5, 5), nrow=np.int64(2)),
+    lambda: plots.plot_manifold(small_vae().decode, extent=np.int64(2), n=np.int64(3)),
+    lambda: plots.plot_reconstructions(torch.rand(2, 1, 5, 5), torch.rand(2, 1, 5, 5), n=np.int64(2)),
+    lambda: iwae_bound(small_vae(), images(2), np.int64(3), chunk_size=np.int64(2)),
+    lambda: log_likelihood(small_vae(), images(2), k=np.int64(3), batch_size=np.int64(1), chunk_size=np.int64(2)),
+    lambda: in_manifold(torch.rand(4, 2), torch.rand(6, 2), k=np.int64(2), chunk_size=np.int64(2)),
+    lambda: pca_codes(torch.rand(6, 4), torch.rand(2, 4), dim=np.int64(2)),
+])
+def test_numpy_integers_work_in_the_plots_estimators_and_scores(call):
+    call()  # no error: each integer reached torch, matplotlib or sklearn as a Python int

@@ -37,7 +37,7 @@ def log_importance_weights(model, x: torch.Tensor, k: int = 1, q: Distribution |
     ``q`` defaults to ``model.encode(x)`` (``model.posterior(x)`` for a model without an encoder, such as
     ``LinearGaussian``); pass another distribution over z (batch shape (B,)) to estimate with a different proposal. Draws are reparameterized, so the result carries gradients.
     """
-    checks.integer("k", k)
+    k = checks.integer("k", k)
     return _log_weights(model, x, k, _proposal(model, x, q))
 
 
@@ -60,8 +60,7 @@ def iwae_bound(model, x: torch.Tensor, k: int, q: Distribution | None = None,
     The k draws are taken ``chunk_size`` at a time and combined with logsumexp, so memory stays bounded
     for k in the thousands. One shared q is reused, so every chunk uses the same proposal.
     """
-    checks.integer("k", k)
-    checks.integer("chunk_size", chunk_size)
+    k, chunk_size = checks.integer("k", k), checks.integer("chunk_size", chunk_size)
     return _iwae(model, x, k, _proposal(model, x, q), chunk_size)
 
 
@@ -104,8 +103,8 @@ def log_likelihood(model, data, k: int = 1000, batch_size: int = 100, chunk_size
     the bin width), which this function does not do. It then warns and sets ``bits_per_dim`` to NaN;
     ``nll_nats`` and ``neg_elbo_nats`` are reported as they are.
     """
-    for name, value in (("k", k), ("batch_size", batch_size), ("chunk_size", chunk_size)):
-        checks.integer(name, value)
+    k, batch_size = checks.integer("k", k), checks.integer("batch_size", batch_size)
+    chunk_size = checks.integer("chunk_size", chunk_size)
     _check_model(model, q=None)
     was_training = getattr(model, "training", False)
     if hasattr(model, "eval"):

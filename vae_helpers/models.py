@@ -130,7 +130,7 @@ class VAE(LatentVariableModule):
 
     def sample(self, n: int, mean: bool = True) -> torch.Tensor:
         """n images from the model: z ~ p(z), then the mean of p(x|z) (or a draw if ``mean=False``)."""
-        checks.integer("n", n)
+        n = checks.integer("n", n)
         checks.flag("mean", mean)
         px = self.decode(self.prior.sample((n,)))
         return px.mean if mean else px.sample()

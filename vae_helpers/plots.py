@@ -23,7 +23,7 @@ DIGIT_PALETTE = "tab10"
 
 def set_style(dpi: int = 80) -> None:
     """The course's look: seaborn's whitegrid theme and a modest resolution that keeps notebooks light."""
-    checks.integer("dpi", dpi)
+    dpi = checks.integer("dpi", dpi)
     sns.set_theme(context="notebook", style="whitegrid")
     plt.rcParams.update({"figure.dpi": dpi, "savefig.dpi": dpi, "figure.figsize": (5, 4)})
 
@@ -43,7 +43,7 @@ def show_images(images: torch.Tensor, nrow: int = 10, ax=None, title: str | None
         raise ValueError(f"images must be a tensor of shape (N, C, H, W) with N >= 1 and C = 1 or 3, got "
                          f"{tuple(images.shape) if isinstance(images, torch.Tensor) else type(images).__name__}")
     _check_pixels(images)
-    checks.integer("nrow", nrow)
+    nrow = checks.integer("nrow", nrow)
     ax = _ax(ax)
     grid = make_grid(images.detach().cpu().float().clamp(0, 1), nrow=nrow, padding=2, pad_value=1.0)
     ax.imshow(grid.permute(1, 2, 0).numpy(), cmap="gray", vmin=0, vmax=1)
@@ -57,7 +57,7 @@ def plot_reconstructions(x: torch.Tensor, x_hat: torch.Tensor, n: int = 10, ax=N
     """Inputs (top row) above their reconstructions (bottom row)."""
     checks.tensor("x", x, "(N, C, H, W)", floating=False)
     checks.tensor("x_hat", x_hat, "(N, C, H, W)", floating=False)
-    checks.integer("n", n)
+    n = checks.integer("n", n)
     if x.shape != x_hat.shape:
         raise ValueError(f"x and x_hat must have the same shape, got {tuple(x.shape)} and {tuple(x_hat.shape)}")
     return show_images(torch.cat([x[:n], x_hat[:n]]), nrow=min(n, len(x)), ax=ax,
@@ -70,6 +70,7 @@ def plot_latent(z: torch.Tensor, labels: torch.Tensor | None = None, ax=None, ti
     z = _numpy(z)
     if z.ndim != 2 or z.shape[1] != 2:
         raise ValueError(f"z must have shape (N, 2), got {z.shape}")
+    checks.matrix("z", z)  # finite: a NaN code would vanish from the scatter without a word
     _check_labels(labels, len(z))
     ax = _ax(ax)
     hue = None if labels is None else _numpy(labels)
@@ -88,8 +89,10 @@ def plot_encodings(mu: torch.Tensor, logvar: torch.Tensor, labels: torch.Tensor 
     mu, std = _numpy(mu), np.exp(0.5 * _numpy(logvar))
     if mu.ndim != 2 or mu.shape[1] != 2 or std.shape != mu.shape:
         raise ValueError(f"mu and logvar must both have shape (N, 2), got {mu.shape} and {std.shape}")
+    checks.matrix("mu", mu)  # finite, as in plot_latent
+    checks.matrix("logvar", _numpy(logvar))
     _check_labels(labels, len(mu))
-    checks.number("n_std", n_std, positive=True)
+    n_std = checks.number("n_std", n_std, positive=True)
     ax = _ax(ax)
     colors = sns.color_palette(DIGIT_PALETTE, 10)
     for i in range(len(mu)):
@@ -111,8 +114,8 @@ def plot_manifold(decode, extent: float = 3.0, n: int = 15, ax=None, title: str 
     if not callable(decode) or isinstance(decode, torch.nn.Module) and hasattr(decode, "decode"):
         raise TypeError(f"decode must be a function from codes (M, 2) to images, e.g. model.decode, "
                         f"got {type(decode).__name__}")
-    checks.number("extent", extent, positive=True)
-    checks.integer("n", n)
+    extent = checks.number("extent", extent, positive=True)
+    n = checks.integer("n", n)
     ax = _ax(ax)
     side = torch.linspace(-extent, extent, n)
     z = torch.stack(torch.meshgrid(side, side.flip(0), indexing="xy"), -1).reshape(-1, 2)

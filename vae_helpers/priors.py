@@ -17,7 +17,7 @@ class StandardNormal(nn.Module):
 
     def __init__(self, latent_dim: int):
         super().__init__()
-        checks.integer("latent_dim", latent_dim)
+        latent_dim = checks.integer("latent_dim", latent_dim)
         # mu = 0 and logvar = 0; a buffer, so it follows the model to its device and dtype
         self.register_buffer("zeros", torch.zeros(latent_dim), persistent=False)
 

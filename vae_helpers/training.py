@@ -43,7 +43,9 @@ def fit(model: pl.LightningModule, datamodule: pl.LightningDataModule, max_epoch
     (as the notebook runner does, so that the committed notebooks carry no bars). ``checkpoint_dir`` saves a Lightning checkpoint at the end of every epoch
     (``epoch=N.ckpt``, and ``last.ckpt``); ``ckpt_path`` resumes from one, read with ``weights_only=True``,
     up to ``max_epochs`` in all, to the same weights and metrics as a run that was never stopped. Other
-    keyword arguments go to ``pl.Trainer``. The trainer is left on ``model.trainer`` for further use.
+    keyword arguments go to ``pl.Trainer``; ``num_nodes > 1`` needs the processes started by a launcher
+    (torchrun or srun). A data module with no training batch is an error. The trainer is left on
+    ``model.trainer`` for further use.
     """
     _check_model_and_data(model, datamodule)
     max_epochs = checks.integer("max_epochs", max_epochs)
@@ -95,7 +97,8 @@ def fit_cached(model: pl.LightningModule, datamodule: pl.LightningDataModule, ca
     """:func:`fit`, or, if an identical call ran before, load its weights and history from disk.
 
     The cache key covers the model's and the data's hyperparameters and layers, the arguments to ``fit``,
-    the torch version and ``recipes.RECIPE_VERSION``. Files are read with ``torch.load(weights_only=True)``.
+    the torch version and ``recipes.RECIPE_VERSION``. Files are read with ``torch.load(weights_only=True)``;
+    an unreadable entry is trained again, and one whose tensors do not fit the model is an error naming the file.
     """
     _check_model_and_data(model, datamodule)
     if cache_dir is not None:
