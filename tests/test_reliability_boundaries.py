@@ -199,6 +199,8 @@ def test_load_from_checkpoint_names_checkpoint_path_and_still_loads_a_checkpoint
             VAE.load_from_checkpoint(path, weights_only=True)
     loaded = VAE.load_from_checkpoint(good, weights_only=True)
     assert all(torch.equal(a, b) for a, b in zip(loaded.state_dict().values(), model.state_dict().values()))
+    with pytest.raises(TypeError, match=r"cannot be called on an instance"):  # as Lightning's own
+        small_vae().load_from_checkpoint(good, weights_only=True)
 
 
 def test_a_cache_entry_with_another_models_weights_is_named_with_how_to_clear_it(tmp_path):

@@ -26,6 +26,7 @@ import torch
 from pytorch_lightning.callbacks import TQDMProgressBar
 from pytorch_lightning.loggers import Logger
 from pytorch_lightning.trainer.states import TrainerFn
+from pytorch_lightning.utilities.model_helpers import _restricted_classmethod
 from torchmetrics import Metric
 
 from . import checks
@@ -82,7 +83,7 @@ class LatentVariableModule(pl.LightningModule):
         dtype and finite values (the last not inside ``drawn_codes``)."""
         checks.codes(z, self.latent_dim, self.dtype, finite=self.finite_codes_only)
 
-    @classmethod
+    @_restricted_classmethod  # as Lightning's: refused on an instance, whose weights it would not change
     def load_from_checkpoint(cls, checkpoint_path, *args, **kwargs):
         """Lightning's ``load_from_checkpoint``, with a clear error for a file that is not a checkpoint."""
         if isinstance(checkpoint_path, (str, os.PathLike)) and "://" not in str(checkpoint_path):
