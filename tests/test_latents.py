@@ -211,3 +211,16 @@ def test_elbo_surgery_is_seeded():
 def test_bad_input_is_named(call, message):
     with pytest.raises((ValueError, TypeError), match=message):
         call()
+
+
+def test_elbo_surgery_with_fewer_draws_estimates_the_same_split():
+    mu, logvar = gaussian_codes(2000, 2, spread=1.0, std=0.5)
+    full = elbo_surgery(mu, logvar, seed=20)
+    part = elbo_surgery(mu, logvar, seed=20, num_draws=500)
+    assert part.n == 2000 and part.average_kl == full.average_kl
+    assert part.mutual_information_se > full.mutual_information_se   # fewer draws, larger errors
+    assert abs(part.mutual_information - full.mutual_information) < 4 * part.mutual_information_se
+    assert abs(part.marginal_kl - full.marginal_kl) < 4 * part.marginal_kl_se
+    assert abs(part.mutual_information + part.marginal_kl - part.average_kl) < 4 * part.std_error
+    with pytest.raises(ValueError, match="num_draws"):
+        elbo_surgery(mu, logvar, num_draws=2001)

@@ -171,7 +171,7 @@ class ELBOSurgery:
 
 @torch.no_grad()
 def elbo_surgery(mu: torch.Tensor, logvar: torch.Tensor, num_samples: int = 1, batch_size: int = 1024,
-                 seed: int | None = None) -> ELBOSurgery:
+                 seed: int | None = None, num_draws: int | None = None) -> ELBOSurgery:
     """Split the average KL into I(x; z) + KL(qbar(z) || p(z)) by Monte Carlo (Hoffman & Johnson, 2016).
 
     mu, logvar: (N, d_z), the encodings of N data points. For every n, ``num_samples`` draws
@@ -180,27 +180,37 @@ def elbo_surgery(mu: torch.Tensor, logvar: torch.Tensor, num_samples: int = 1, b
         I(x; z)          ~= mean [log q_phi(z|x_n) - log qbar(z)]       (at most log N)
         KL(qbar(z) || p(z)) ~= mean [log qbar(z) - log p(z)]
 
-    Both are unbiased for the N-point mixture. Each standard error is the spread over n of the per-example
-    average divided by sqrt(N): it counts the noise of the draws (and, as it also counts how examples
-    differ, errs on the large side), not how the estimates move with another or a larger set of N points.
+    Both are unbiased for the N-point mixture. With ``num_draws`` = m, only m of the N encodings, chosen
+    uniformly at random, are drawn from (each still scored against all N components): the cost falls from
+    N^2 to m N pairs, the estimates stay unbiased, and their standard errors grow. Each standard error is
+    the spread of the per-example averages over the m drawn examples, divided by sqrt(m): it counts the
+    noise of the draws (and, as it also counts how examples differ, errs on the large side), not how the
+    estimates move with another or a larger set of N points.
     """
     _check_codes(mu, logvar)
     checks.integer("num_samples", num_samples)
     checks.integer("batch_size", batch_size)
     if seed is not None:
         checks.integer("seed", seed, minimum=0)
+    if num_draws is not None:
+        checks.integer("num_draws", num_draws)
+        if num_draws > len(mu):
+            raise ValueError(f"num_draws must be at most the number of encodings N = {len(mu)}, got {num_draws}")
     mu, logvar = mu.double(), logvar.double()
     g = torch.Generator().manual_seed(seed) if seed is not None else None
-    eps = torch.randn((num_samples, *mu.shape), generator=g, dtype=mu.dtype)
-    z = mu + torch.exp(0.5 * logvar) * eps                                    # (S, N, d_z)
-    q_zx = Independent(Normal(mu, torch.exp(0.5 * logvar)), 1)
-    prior = Independent(Normal(torch.zeros_like(mu[0]), torch.ones_like(mu[0])), 1)
-    log_q_zx, log_p = q_zx.log_prob(z), prior.log_prob(z)                     # (S, N)
-    log_q = _log_aggregate_density(z.reshape(-1, mu.shape[1]), mu, logvar, batch_size).view(num_samples, -1)
     kl = kl_terms(mu, logvar, torch.zeros_like(mu), torch.zeros_like(mu)).sum(-1)  # (N,), KL(q_phi(z|x_n) || p(z))
-    # per draw, (log q(z|x) - log p(z)) - KL_n has mean zero: its spread sets the error of the sum
-    residual = (log_q_zx - log_p - kl).mean(0)
-    information, marginal = (log_q_zx - log_q).mean(0), (log_q - log_p).mean(0)   # (N,), per example
+    drawn = slice(None) if num_draws is None else torch.randperm(len(mu), generator=g)[:num_draws]
+    mu_d, logvar_d, kl_d = mu[drawn], logvar[drawn], kl[drawn]                # the m encodings drawn from
+    eps = torch.randn((num_samples, *mu_d.shape), generator=g, dtype=mu.dtype)
+    z = mu_d + torch.exp(0.5 * logvar_d) * eps                                # (S, m, d_z)
+    q_zx = Independent(Normal(mu_d, torch.exp(0.5 * logvar_d)), 1)
+    prior = Independent(Normal(torch.zeros_like(mu[0]), torch.ones_like(mu[0])), 1)
+    log_q_zx, log_p = q_zx.log_prob(z), prior.log_prob(z)                     # (S, m)
+    log_q = _log_aggregate_density(z.reshape(-1, mu.shape[1]), mu, logvar, batch_size).view(num_samples, -1)
+    # per draw, (log q(z|x) - log p(z)) - KL_n has mean zero: its spread sets the error of the sum; drawing
+    # from only m encodings adds how KL_n varies between them, so then KL_n is not taken off
+    residual = (log_q_zx - log_p - (kl_d if num_draws is None else 0)).mean(0)
+    information, marginal = (log_q_zx - log_q).mean(0), (log_q - log_p).mean(0)   # (m,), per example
 
     def std_error(t):
         return (t.std() / math.sqrt(len(t))).item() if len(t) > 1 else float("nan")
