@@ -153,3 +153,18 @@ def test_the_bernoulli_shortcut_equals_the_decoders_log_prob():
         log_joint = model.decode(z.unsqueeze(1)).log_prob(x) + model.prior.log_prob(z).unsqueeze(1)  # (G, B)
     torch.testing.assert_close(log_post + log_px, log_joint, rtol=1e-6, atol=1e-3)
     torch.testing.assert_close(log_px, torch.logsumexp(log_joint, 0) + math.log(volume), rtol=1e-6, atol=1e-3)
+
+
+def test_the_grid_refuses_inputs_that_would_give_a_silent_wrong_answer():
+    torch.manual_seed(0)
+    model = VAE(latent_dim=2, hidden=(16,)).eval()
+    x = (torch.rand(3, 1, 28, 28) > 0.5).float()
+    z, volume = latent_grid(extent=3.0, n=11)
+    with pytest.raises(ValueError, match=r"x must lie in \[0, 1\] for a Bernoulli likelihood, got values in \[0, 255\]"):
+        posterior_on_grid(model, 255 * x, z, volume)
+    with pytest.raises(ValueError, match="extent must be a positive finite number"):
+        latent_grid(extent=float("inf"))
+    with pytest.raises(TypeError, match="dtype must be a floating-point torch dtype"):
+        latent_grid(dtype=torch.int64)
+    with pytest.raises(ValueError, match="chunk_size must be an integer >= 1"):
+        posterior_on_grid(model, x, z, volume, chunk_size=0)

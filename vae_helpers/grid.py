@@ -27,6 +27,8 @@ def latent_grid(extent: float = 4.0, n: int = 201, dim: int = 2, dtype=torch.flo
     checks.choice("dim", dim, (1, 2))
     checks.integer("n", n, minimum=2)
     checks.number("extent", extent, positive=True)
+    if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+        raise TypeError(f"dtype must be a floating-point torch dtype such as torch.float32, got {dtype!r}")
     side = torch.linspace(-extent, extent, n, dtype=dtype)
     step = 2 * extent / (n - 1)
     if dim == 1:
@@ -50,7 +52,9 @@ def posterior_on_grid(model, x: torch.Tensor, z: torch.Tensor, volume: float, ch
     if z.dim() != 2:
         raise ValueError(f"z must be a (G, D) tensor of grid points, got shape {tuple(z.shape)}")
     checks.number("volume", volume, positive=True)
-    checks.integer("chunk_size", chunk_size)
+    checks.integer("chunk_size", chunk_size, minimum=1)
+    if hasattr(model, "check_images"):  # the course's models: x of their shape and dtype, in [0, 1] for Bernoulli
+        model.check_images(x)
     log_joint = torch.cat([_log_likelihood(model, x, zc) + model.prior.log_prob(zc).unsqueeze(1)
                            for zc in z.split(chunk_size)])
     log_px = torch.logsumexp(log_joint, dim=0) + math.log(volume)
