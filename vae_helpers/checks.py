@@ -141,11 +141,12 @@ def checkpoint(name: str, value) -> Path:
     except Exception as err:
         raise ValueError(f"{name} {str(value)!r} is not a checkpoint: torch.load cannot read it "
                          f"({type(err).__name__}: {err}); {CHECKPOINT}") from None
-    if isinstance(saved, dict) and "state_dict" in saved and "history" in saved and "pytorch-lightning_version" not in saved:
+    lightning = isinstance(saved, dict) and "state_dict" in saved and "pytorch-lightning_version" in saved
+    if isinstance(saved, dict) and "state_dict" in saved and "history" in saved and not lightning:
         raise ValueError(f"{name} {str(value)!r} is an entry of fit_cached's cache (weights and a history), not a "
                          f"checkpoint; {CHECKPOINT}. Load the entry's weights with "
                          f"model.load_state_dict(torch.load(path, weights_only=True)['state_dict'])")
-    if not (isinstance(saved, dict) and "state_dict" in saved and "pytorch-lightning_version" in saved):
+    if not lightning:
         keys = f"a dict of {sorted(map(str, saved))[:6]}" if isinstance(saved, dict) else f"a {type(saved).__name__}"
         raise ValueError(f"{name} {str(value)!r} is not a checkpoint: it holds {keys}; {CHECKPOINT}")
     return file

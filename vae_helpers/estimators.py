@@ -35,7 +35,8 @@ def log_importance_weights(model, x: torch.Tensor, k: int = 1, q: Distribution |
     """log w = log p(x|z) + log p(z) - log q(z|x) for k draws z ~ q(z|x): (B, ...) -> (k, B).
 
     ``q`` defaults to ``model.encode(x)`` (``model.posterior(x)`` for a model without an encoder, such as
-    ``LinearGaussian``); pass another distribution over z (batch shape (B,)) to estimate with a different proposal. Draws are reparameterized, so the result carries gradients.
+    ``LinearGaussian``); pass another distribution over z (batch shape (B,)) to estimate with a different
+    proposal. Draws are reparameterized, so the result carries gradients.
     """
     k = checks.integer("k", k)
     return _log_weights(model, x, k, _proposal(model, x, q))

@@ -149,12 +149,11 @@ def _check_launch(num_nodes) -> None:
     """Refuse a run on several machines that was not started by a launcher: it would wait forever for the others."""
     checks.integer("num_nodes", num_nodes)
     if num_nodes > 1 and not any(name in os.environ for name in _LAUNCHER_VARIABLES):
-        raise RuntimeError(
-            f"num_nodes={num_nodes} trains on {num_nodes} machines, but this process was not started by a launcher "
-            f"(none of {', '.join(_LAUNCHER_VARIABLES)} is set), so it would wait forever for the others. Start the "
-            f"script on every machine with torchrun --nnodes={num_nodes} --node-rank=<0..{num_nodes - 1}> "
-            "--nproc-per-node=<processes per machine> --master-addr=<first machine> --master-port=29500 script.py, "
-            "or under SLURM with srun, or pass num_nodes=1 to train on this machine alone")
+        raise RuntimeError(f"num_nodes={num_nodes} trains on {num_nodes} machines, but this process was not started "
+                           f"by a launcher (none of {', '.join(_LAUNCHER_VARIABLES)} is set) and would wait forever "
+                           f"for the others: start it on each machine with torchrun --nnodes={num_nodes} "
+                           f"--node-rank=<0..{num_nodes - 1}> --master-addr=<first machine> script.py, or with srun "
+                           "under SLURM, or pass num_nodes=1")
 
 
 def _check_cache_dir(cache_dir: Path) -> Path:
