@@ -456,3 +456,23 @@ def test_the_scatter_plots_refuse_codes_that_are_not_finite():
 ])
 def test_numpy_integers_work_in_the_plots_estimators_and_scores(call):
     call()  # no error: each integer reached torch, matplotlib or sklearn as a Python int
+
+
+def test_every_seeded_function_in_the_tractable_modules_takes_numpy_seeds_and_refuses_bad_ones():
+    from vae_helpers.bayes import DiscreteLatentModel
+    from vae_helpers.divergences import fit_gaussian
+    from vae_helpers.linear_gaussian import LinearGaussian
+
+    model = LinearGaussian.random(seed=np.int64(3))
+    assert torch.equal(model.W, LinearGaussian.random(seed=3).W)
+    assert torch.equal(model.sample(4, seed=np.int64(1))[0], model.sample(4, seed=1)[0])
+    target = Normal(torch.tensor(0.5), torch.tensor(2.0))
+    for bad in (-1, "0", 1.5):
+        with pytest.raises(ValueError, match="seed must be an integer >= 0"):
+            LinearGaussian.random(seed=bad)
+        with pytest.raises(ValueError, match="seed must be an integer >= 0"):
+            fit_gaussian(target, steps=1, seed=bad)
+    coins = DiscreteLatentModel(torch.tensor([0.5, 0.5]), torch.tensor([[0.2, 0.8], [0.7, 0.3]]))
+    assert torch.equal(coins.sample(5, seed=np.int64(2))[1], coins.sample(5, seed=2)[1])
+    with pytest.raises(ValueError, match="seed must be an integer >= 0"):
+        coins.sample(3, seed=-1)

@@ -74,7 +74,7 @@ class DiscreteLatentModel:
         """The generative story, n times: z ~ p(z), then x ~ p(x|z). Returns (z (n,), x (n,)), integers."""
         checks.integer("n", n)
         if seed is not None:
-            checks.integer("seed", seed, minimum=0)
+            seed = checks.seed("seed", seed)
         g = torch.Generator().manual_seed(seed) if seed is not None else None
         z = torch.multinomial(self.prior_probs, n, replacement=True, generator=g)
         x = torch.multinomial(self.likelihood[z], 1, generator=g).squeeze(-1)

@@ -11,6 +11,8 @@ import math
 import torch
 from torch.distributions import Distribution, Independent, Normal, register_kl
 
+from . import checks
+
 
 def _check_pair(mu: torch.Tensor, logvar: torch.Tensor, names=("mu", "logvar")) -> None:
     for name, t in zip(names, (mu, logvar)):
@@ -178,6 +180,7 @@ def fit_gaussian(target: Distribution, direction: str = "reverse", steps: int = 
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     if not (isinstance(lr, (int, float)) and lr > 0):
         raise ValueError(f"lr must be a positive number, got {lr!r}")
+    seed = checks.seed("seed", seed)
     shape, dtype = target.event_shape, target.mean.dtype
     params = []
     for name, init in (("init_mu", init_mu), ("init_logvar", init_logvar)):

@@ -118,7 +118,7 @@ def fit_q(model, x: torch.Tensor, family: str = "full", steps: int = 1000, lr: f
     checks.integer("steps", steps)
     checks.integer("num_samples", num_samples)
     checks.number("lr", lr, positive=True)
-    checks.integer("seed", seed, minimum=0)
+    seed = checks.seed("seed", seed)
     B = x.shape[0]
     if init is None:
         mean, cov = torch.zeros(B, d, dtype=dtype), torch.eye(d, dtype=dtype).expand(B, d, d)
@@ -171,7 +171,7 @@ def elbo_gradient_samples(model, x: torch.Tensor, mu: torch.Tensor, logvar: torc
     checks.integer("num_samples", num_samples)
     checks.choice("estimator", estimator, ESTIMATORS)
     if seed is not None:
-        checks.integer("seed", seed, minimum=0)
+        seed = checks.seed("seed", seed)
     checks.shaped("mu", mu, (x.shape[0], d), dtype, "the model's weights")
     checks.shaped("logvar", logvar, (x.shape[0], d), dtype, "the model's weights")
     # one copy of (mu, logvar) per sample, so that each sample's gradient lands in its own row
@@ -238,7 +238,7 @@ def fit_amortized(model, encoder: AmortizedEncoder, x: torch.Tensor, steps: int 
     for name, value in (("steps", steps), ("batch_size", batch_size), ("num_samples", num_samples)):
         checks.integer(name, value)
     checks.number("lr", lr, positive=True)
-    checks.integer("seed", seed, minimum=0)
+    seed = checks.seed("seed", seed)
     model_params = _leaves(model_params)
     optimizer = torch.optim.Adam([*encoder.parameters(), *model_params], lr=lr, fused=True)
     # a decaying step size lets Adam settle instead of hovering at the noise level of one-draw ELBOs

@@ -191,7 +191,7 @@ def elbo_surgery(mu: torch.Tensor, logvar: torch.Tensor, num_samples: int = 1, b
     checks.integer("num_samples", num_samples)
     checks.integer("batch_size", batch_size)
     if seed is not None:
-        checks.integer("seed", seed, minimum=0)
+        seed = checks.seed("seed", seed)
     if num_draws is not None:
         checks.integer("num_draws", num_draws)
         if num_draws > len(mu):

@@ -47,7 +47,7 @@ class LinearGaussian:
         """A model with standard-normal W and b drawn with a fixed seed."""
         checks.integer("x_dim", x_dim)
         checks.integer("z_dim", z_dim)
-        checks.integer("seed", seed, minimum=0)
+        seed = checks.seed("seed", seed)
         if not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
             raise TypeError(f"dtype must be a floating-point torch.dtype such as torch.float64, got {dtype!r}")
         g = torch.Generator().manual_seed(seed)
@@ -87,7 +87,7 @@ class LinearGaussian:
         """The generative story, n times: z ~ p(z), then x ~ p(x|z). Returns (z (n, d), x (n, n_x))."""
         checks.integer("n", n)
         if seed is not None:
-            checks.integer("seed", seed, minimum=0)
+            seed = checks.seed("seed", seed)
         g = torch.Generator().manual_seed(seed) if seed is not None else None
         z = torch.randn(n, self.z_dim, generator=g, dtype=self.W.dtype)
         x = z @ self.W.T + self.b + self.sigma * torch.randn(n, self.x_dim, generator=g, dtype=self.W.dtype)
