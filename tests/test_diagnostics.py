@@ -269,3 +269,28 @@ def test_a_loss_that_disagrees_with_encode_fails_the_loss_terms_check(healthy):
     assert report.loc["loss terms", "status"] == "fail"
     assert "times what encode/decode/prior give" in report.loc["loss terms", "advice"]
     assert "draw z from the q that encode returns" in report.loc["loss terms", "advice"]
+
+
+def test_inputs_that_used_to_crash_diagnose_get_a_report(healthy):
+    x = binary_images(16)
+    same = diagnose(healthy, x[:1].repeat(16, 1, 1, 1))  # one image 16 times: the codes cannot vary
+    row = same.set_index("check").loc["collapse"]
+    assert row["status"] == "warn" and "all the same" in row["measured"] and "collapse" not in failures(same)
+
+    broken = VAE(latent_dim=2, hidden=(16,), input_shape=SHAPE)
+    with torch.no_grad():
+        next(broken.parameters())[0, 0] = float("nan")  # a NaN weight: every code drawn from q is NaN
+    report = diagnose(broken, x)
+    assert "finite" in failures(report)
+    assert "q(z|x)" in report.set_index("check").loc["finite", "measured"]
+
+    narrow = VAE(latent_dim=2, hidden=(16,), input_shape=SHAPE, likelihood="gaussian")
+    with torch.no_grad():
+        narrow.likelihood.x_logvar.fill_(-400.0)  # sigma_x underflows to 0
+    assert "finite" in failures(diagnose(narrow, x))
+
+
+@pytest.mark.parametrize("seed", [-1, "0", 1.5])
+def test_diagnose_takes_the_one_seed_rule(healthy, seed):
+    with pytest.raises(ValueError, match="seed must be an integer >= 0"):
+        diagnose(healthy, binary_images(8), seed=seed)

@@ -35,6 +35,7 @@ from torch.distributions import Bernoulli, ContinuousBernoulli, Distribution, In
 
 from . import checks
 from .latents import active_units, kl_per_dimension
+from .lightning import drawn_codes
 
 #: The checks, in the order they are reported.
 CHECKS = ("loss terms", "likelihood", "encoder scale", "decoder output", "reparameterization", "collapse",
@@ -137,6 +138,11 @@ def _check_likelihood(x, px, learned_scale: bool) -> dict:
     if isinstance(base, Normal):
         sigma2 = base.scale.detach().pow(2).mean().item()
         mse = (x - base.loc.detach()).pow(2).mean().item()  # the sigma_x^2 that maximises the likelihood
+        if not mse > 0:  # exact (or NaN) reconstructions: no ratio to judge sigma_x^2 by
+            return _row("likelihood", "warn" if mse == 0 else "fail",
+                        f"Gaussian: sigma_x^2 = {sigma2:.3g}, reconstructions' mean squared error {mse:.3g}",
+                        "the reconstructions equal the batch exactly, so sigma_x^2 cannot be judged; try other images"
+                        if mse == 0 else "the reconstructions are not finite; see the finite check")
         measured = (f"Gaussian on {data} data: sigma_x^2 = {sigma2:.3g} "
                     f"({'learned' if learned_scale else 'fixed'}), reconstructions' mean squared "
                     f"error {mse:.3g}, ratio {sigma2 / mse:.3g}")
@@ -228,6 +234,10 @@ def _check_reparameterization(terms, params, encoder_params) -> dict:
 
 
 def _check_collapse(q, x, px, ref_rate) -> dict:
+    data_spread = x.var(0).mean().item()
+    if not data_spread > 0:  # codes of identical images cannot vary, whatever the encoder does
+        return _row("collapse", "warn", "the batch's images are all the same",
+                    "collapse is judged by how the codes vary across images: pass a batch of different images")
     mu = q.mean.detach()
     active = active_units(mu, ACTIVE_VARIANCE)
     dims = ""
@@ -236,7 +246,7 @@ def _check_collapse(q, x, px, ref_rate) -> dict:
         dims = (f"; rate per dimension, largest first: {', '.join(f'{v:.2g}' for v in per_dim[:4])}"
                 + (", ..." if len(per_dim) > 4 else ""))
     # how much the reconstructions differ between examples, relative to how much the data do
-    spread = px.mean.detach().var(1).mean().item() / x.var(0).mean().item()
+    spread = px.mean.detach().var(1).mean().item() / data_spread
     n_units = mu.shape[-1]
     measured = (f"{active} of {n_units} units active, rate {ref_rate.mean().item():.3g} nats{dims}; "
                 f"reconstructions vary {spread:.1%} as much as the data")
@@ -276,7 +286,7 @@ def diagnose(model, x: torch.Tensor, n_samples: int = 8, seed: int = 0) -> pd.Da
     random numbers seeded by ``seed``; its training mode and the global random state are left as they were.
     ``n_samples`` draws of z per example estimate E_q[-log p(x|z)].
     """
-    _check_inputs(model, x, n_samples)
+    _check_inputs(model, x, n_samples, seed)
     was_training = getattr(model, "training", False)
     if hasattr(model, "eval"):
         model.eval()
@@ -297,6 +307,11 @@ def diagnose(model, x: torch.Tensor, n_samples: int = 8, seed: int = 0) -> pd.Da
 
 
 def _run(model, x: torch.Tensor, n_samples: int) -> list[dict]:
+    with drawn_codes(model):  # NaN draws from a broken encoder are reported by the finite check, not refused
+        return _checks(model, x, n_samples)
+
+
+def _checks(model, x: torch.Tensor, n_samples: int) -> list[dict]:
     params = [p for p in model.parameters() if p.requires_grad] if hasattr(model, "parameters") else []
     with torch.enable_grad():
         q = model.encode(x)
@@ -337,7 +352,7 @@ def failures(report: pd.DataFrame) -> set[str]:
 # --- argument checks -----------------------------------------------------------------------------------
 
 
-def _check_inputs(model, x, n_samples) -> None:
+def _check_inputs(model, x, n_samples, seed) -> None:
     missing = [name for name in ("encode", "decode", "prior", "loss_terms") if not hasattr(model, name)]
     if missing:
         raise TypeError(f"model must have encode, decode, prior and loss_terms (the VAE's interface); "
@@ -347,3 +362,4 @@ def _check_inputs(model, x, n_samples) -> None:
                          + (f"shape {tuple(x.shape)}, dtype {x.dtype}" if isinstance(x, torch.Tensor)
                             else type(x).__name__))
     checks.integer("n_samples", n_samples)
+    checks.seed("seed", seed)
