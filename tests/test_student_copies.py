@@ -159,30 +159,40 @@ def solution(source: str):
     return new_code_cell(source, metadata={"tags": ["solution"]})
 
 
-def test_stub_keeps_the_closing_check_but_not_the_solution():
-    nb = lesson_notebook(new_markdown_cell("### Exercise 1: Square\n\nSquare 3."),
-                         solution("# Worked solution\ny = 3 ** 2\nprint(y)\nassert y == 9"),
+def check(source: str):
+    return new_code_cell(source, metadata={"tags": ["check"]})
+
+
+def test_the_stub_replaces_the_solution_and_the_check_cell_stays_whole():
+    nb = lesson_notebook(new_markdown_cell("### Exercise 1 (warm-up): Square\n\nSet `y` to 3 squared."),
+                         solution("# Worked solution\ny = 3 ** 2\nprint(y)"),
+                         check("# Check\nfor power in (1, 2):\n    assert y == 3 ** 2"),
                          new_code_cell("print('after')"))
+    nb.cells[3].outputs = [nbformat.v4.new_output("stream", text="from the solution\n")]
     student = sc.student_copy(nb, sc.LESSONS / "99_lesson.ipynb")
     stub = student.cells[2].source
-    assert stub.startswith("# Exercise 1: Square\n") and stub.rstrip().endswith("assert y == 9")
-    assert "3 ** 2" not in stub and "print(y)" not in stub
-    assert student.cells[3] == nb.cells[3] and nb.cells[2].source.startswith("# Worked solution")
+    assert stub.startswith("# Exercise 1: Square\n") and "3 ** 2" not in stub and "print(y)" not in stub
+    assert student.cells[3].source == nb.cells[3].source and student.cells[3].outputs == []  # the assert in a loop too
+    assert student.cells[4] == nb.cells[4] and nb.cells[2].source.startswith("# Worked solution")
     with pytest.raises(NotImplementedError, match="Exercise 1"):
         exec(stub, {})
 
 
-def test_closing_check_gives_nothing_that_would_reveal_the_answer():
-    assert sc.closing_check("# Worked solution\nassert sum([1, 2]) == 3") == ""  # only asserts: it is the answer
-    assert sc.closing_check("# Worked solution\nx = 1\nprint(x)") == ""
-    assert sc.closing_check("x = 1\nassert x > 0\nassert x < 2\n") == "assert x > 0\nassert x < 2"
-    assert sc.closing_check("x = 1  # one\n# x is one\nassert x == 1") == "# x is one\nassert x == 1"
+TASK = new_markdown_cell("### Exercise 1 (core): A")
 
 
 @pytest.mark.parametrize("cells, message", [
     ([solution("# Worked solution\nx = 1")], "must follow a markdown cell"),
-    ([new_markdown_cell("### Exercise 1: A"), new_code_cell("x = 1")], "must be a code cell tagged"),
-    ([new_markdown_cell("### Exercise 1: A"), solution("x = 1")], "must open with '# Worked solution'"),
+    ([TASK, new_code_cell("x = 1")], "must be a code cell tagged"),
+    ([TASK, solution("x = 1"), check("# Check\nassert x")], "must open with '# Worked solution'"),
+    ([new_markdown_cell("### Exercise 1: A"), solution("# Worked solution\nx = 1"), check("# Check\nassert x")],
+     "must name the exercise's level"),
+    ([new_markdown_cell("### Exercise 1 (easy): A"), solution("# Worked solution\nx = 1"), check("# Check\nassert x")],
+     "must name the exercise's level"),
+    ([TASK, solution("# Worked solution\nx = 1")], "followed by a code cell tagged 'check'"),
+    ([TASK, solution("# Worked solution\nx = 1\nassert x == 1"), check("# Check\nassert x")], "keeps every assert"),
+    ([TASK, solution("# Worked solution\nx = 1"), check("assert x")], "must open with '# Check'"),
+    ([check("# Check\nassert True")], "must follow a solution cell"),
     ([new_code_cell("x = 1")], "no exercise found"),
 ])
 def test_student_copy_rejects_a_lesson_that_breaks_the_exercise_convention(cells, message):
@@ -192,11 +202,12 @@ def test_student_copy_rejects_a_lesson_that_breaks_the_exercise_convention(cells
 
 def test_a_later_cell_reading_a_solution_name_is_found():
     nb = lesson_notebook(new_code_cell("import torch\nx = torch.ones(2)"),
-                         new_markdown_cell("### Exercise 1: A"),
-                         solution("# Worked solution\ntotal = x.sum()\nassert total == 2"),
+                         new_markdown_cell("### Exercise 1 (core): A"),
+                         solution("# Worked solution\ntotal = x.sum()"),
+                         check("# Check\nassert total == 2"),
                          new_code_cell("print([t for t in range(2)], x)"),
                          new_code_cell("print(total)"))
-    assert names_only_solutions_define(nb) == ["cell 5 reads ['total'], bound only by the solution in cell 3"]
+    assert names_only_solutions_define(nb) == ["cell 6 reads ['total'], bound only by the solution in cell 3"]
     fixed = copy.deepcopy(nb)
-    fixed.cells[5].source = "total = x.sum()\nprint(total)"
+    fixed.cells[6].source = "total = x.sum()\nprint(total)"
     assert names_only_solutions_define(fixed) == []

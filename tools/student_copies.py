@@ -39,7 +39,7 @@ CHECK_TAG = "check"
 CHECK_FIRST_LINE = "# Check"
 STUB_TAG = "exercise"
 LEVELS = ("warm-up", "core", "challenge")
-EXERCISE_HEADING = re.compile(r"### Exercise (\d+)(?: \(([a-z-]+)\))?\s*:\s*(.+)")
+EXERCISE_HEADING = re.compile(r"### Exercise (\d+)(?: \(([a-z-]+)\))?\s*:\s*(.+)")  # the level is checked below
 
 
 def lessons() -> list[Path]:
@@ -63,11 +63,11 @@ def is_check(cell) -> bool:
 class Exercise:
     """One exercise of a lesson: its number, level and title, and the indices of its three cells."""
     number: int
-    level: str | None
+    level: str
     title: str
     task: int
     solution: int
-    check: int | None
+    check: int
 
 
 def asserts_in(source: str) -> int:
@@ -82,9 +82,9 @@ def exercises(nb, name: str = "notebook") -> list[Exercise]:
     """The exercises of a lesson, in order, checking the convention.
 
     Raises ValueError, naming the notebook and the cell, where a solution cell does not follow an exercise
-    heading, an exercise heading is not followed by a solution cell, a solution does not open with
-    ``# Worked solution`` or holds an ``assert`` while a check cell follows it, or a check cell does not
-    follow a solution or open with ``# Check``.
+    heading, an exercise heading names no level or is not followed by a solution cell, a solution does not
+    open with ``# Worked solution``, holds an ``assert`` or is not followed by a check cell, or a check
+    cell does not follow a solution or open with ``# Check``.
     """
     found = []
     for i, cell in enumerate(nb.cells):
@@ -95,13 +95,16 @@ def exercises(nb, name: str = "notebook") -> list[Exercise]:
                 raise ValueError(f"{name}, cell {i} ({heading.group(0)!r}): the cell after an exercise heading must be "
                                  f"a code cell tagged {SOLUTION_TAG!r}")
             level = heading.group(2)
-            if level is not None and level not in LEVELS:
-                raise ValueError(f"{name}, cell {i}: an exercise's level must be one of {', '.join(LEVELS)}, "
-                                 f"found {level!r}")
-            check = i + 2 if i + 2 < len(nb.cells) and is_check(nb.cells[i + 2]) else None
-            if check is not None and asserts_in(after.source):
-                raise ValueError(f"{name}, cell {i + 1}: a solution with a check cell keeps every assert in the check "
-                                 f"cell, so that the student copy has them all")
+            if level not in LEVELS:
+                raise ValueError(f"{name}, cell {i} ({heading.group(0)!r}): the heading must name the exercise's level, "
+                                 f"'### Exercise N (level): title' with level one of {', '.join(LEVELS)}")
+            if i + 2 >= len(nb.cells) or not is_check(nb.cells[i + 2]):
+                raise ValueError(f"{name}, cell {i + 1}: a solution must be followed by a code cell tagged "
+                                 f"{CHECK_TAG!r} that holds its checks")
+            check = i + 2
+            if asserts_in(after.source):
+                raise ValueError(f"{name}, cell {i + 1}: a solution keeps every assert in its check cell, so that the "
+                                 f"student copy has them all")
             found.append(Exercise(int(heading.group(1)), level, heading.group(3).strip(), i, i + 1, check))
         elif is_solution(cell):
             previous = nb.cells[i - 1] if i > 0 else None
@@ -119,42 +122,12 @@ def exercises(nb, name: str = "notebook") -> list[Exercise]:
     return found
 
 
-def closing_check(source: str) -> str:
-    """The ``assert`` statements that end a solution, if something comes before them; else ''.
-
-    Only for an exercise without a check cell: the asserts at the end tell the student which names to
-    define, without the code that computes them. A solution made only of asserts gives none.
-    """
-    try:
-        body = ast.parse(source).body
-    except SyntaxError:  # IPython syntax (%magics): give no check rather than a wrong one
-        return ""
-    start = len(body)
-    while start > 0 and isinstance(body[start - 1], ast.Assert):
-        start -= 1
-    if start == len(body) or start == 0:
-        return ""
-    lines = source.splitlines()
-    first = body[start].lineno - 1
-    while first > 0 and lines[first - 1].lstrip().startswith("#") and first - 1 >= body[start - 1].end_lineno:
-        first -= 1  # a comment right above the checks says what they check
-    return "\n".join(lines[first:]).strip()
-
-
-def stub(number: int, title: str, solution: str, has_check: bool = False) -> str:
+def stub(number: int, title: str) -> str:
     """The student's version of a solution cell."""
-    where = "the task is in the cell above"
-    if has_check:
-        where += "; the cell below checks your answer"
-    lines = [f"# Exercise {number}: {title}",
-             f"# Your solution goes here, in place of the `raise` line ({where}).",
-             f'raise NotImplementedError("Exercise {number}: write your solution in this cell")']
-    check = "" if has_check else closing_check(solution)
-    if check:
-        several = sum(line.startswith("assert") for line in check.splitlines()) > 1
-        checks = "these checks from the worked solution pass" if several else "this check from the worked solution passes"
-        lines += ["", f"# When your solution works, {checks}:", check]
-    return "\n".join(lines)
+    return "\n".join([f"# Exercise {number}: {title}",
+                      "# Your solution goes here, in place of the `raise` line (the task is in the cell above; "
+                      "the cell below checks your answer).",
+                      f'raise NotImplementedError("Exercise {number}: write your solution in this cell")'])
 
 
 def student_copy(nb, lesson: Path):
@@ -167,12 +140,11 @@ def student_copy(nb, lesson: Path):
     student = copy.deepcopy(nb)
     for exercise in found:
         cell = student.cells[exercise.solution]
-        cell.source = stub(exercise.number, exercise.title, cell.source, exercise.check is not None)
+        cell.source = stub(exercise.number, exercise.title)
         cell.outputs, cell.execution_count = [], None
         cell.metadata["tags"] = [STUB_TAG if t == SOLUTION_TAG else t for t in cell.metadata["tags"]]
-        if exercise.check is not None:  # the check's outputs were the worked solution's
-            check = student.cells[exercise.check]
-            check.outputs, check.execution_count = [], None
+        check = student.cells[exercise.check]  # its outputs were the worked solution's
+        check.outputs, check.execution_count = [], None
     first = student.cells[0]
     if first.cell_type != "markdown" or not first.source.startswith("# "):
         raise ValueError(f"{name}: the first cell must be a markdown cell opening with the title '# NN · Title'")
