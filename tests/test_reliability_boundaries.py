@@ -24,6 +24,8 @@ from vae_helpers.data import MNIST_MD5, binarize_once, default_data_dir  # noqa:
 from vae_helpers.evaluation import in_manifold, knn_accuracy, pca_codes, precision_recall  # noqa: E402
 from vae_helpers.lightning import ReseedEachEpoch  # noqa: E402
 
+from test_reliability import Corrupt, images, tiny_data  # noqa: E402  (the same small data, images and spoiler)
+
 
 @pytest.fixture(autouse=True)
 def one_thread():
@@ -36,26 +38,6 @@ def one_thread():
 
 def small_vae(**kwargs):
     return VAE(**{"latent_dim": 2, "hidden": (16,), **kwargs})
-
-
-def tiny_data(**kwargs):
-    return MNISTDataModule(**{"subset": 400, "val_size": 100, "batch_size": 50, "binarize": "static", **kwargs})
-
-
-def images(n=4):
-    return torch.bernoulli(torch.rand(n, 1, 28, 28))
-
-
-class Corrupt(pl.Callback):
-    """Spoil the model just before training step ``step``, as a diverging optimiser would."""
-
-    def __init__(self, step, spoil):
-        self.step, self.spoil = step, spoil
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        if trainer.global_step == self.step:
-            with torch.no_grad():
-                self.spoil(pl_module)
 
 
 def nan_mean(model):
