@@ -157,3 +157,31 @@ def test_parts_plug_in_without_editing_the_model():
     torch.testing.assert_close(terms["distortion"], -model.decode(z).log_prob(x))
     with pytest.raises(TypeError, match="prior must be an nn.Module"):
         VAE(latent_dim=2, prior=model.prior)
+
+
+class ConstantLogits(torch.nn.Module):
+    """A likelihood part of our own: p(x|z) Bernoulli on the decoder's output shifted by a learned constant."""
+
+    unit_interval = True
+
+    def __init__(self):
+        super().__init__()
+        self.shift = torch.nn.Parameter(torch.tensor(0.5))
+
+    def forward(self, out):
+        from torch.distributions import Bernoulli
+        return Independent(Bernoulli(logits=out.view(*out.shape[:-1], 1, 28, 28) + self.shift), 3)
+
+
+def test_a_likelihood_part_plugs_in():
+    likelihood = ConstantLogits()
+    model = VAE(latent_dim=2, hidden=(8,), likelihood=likelihood)
+    assert model.likelihood is likelihood and "likelihood" not in model.hparams
+    x = images(4)
+    z = torch.zeros(4, 2)
+    from torch.distributions import Bernoulli
+    expected = Independent(Bernoulli(logits=model.decoder(z).view(4, 1, 28, 28) + 0.5), 3).log_prob(x)
+    torch.testing.assert_close(model.decode(z).log_prob(x), expected)
+    assert any(p is likelihood.shift for p in model.parameters())
+    with pytest.raises(ValueError, match="likelihood"):
+        VAE(latent_dim=2, likelihood="poisson")

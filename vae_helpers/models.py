@@ -10,7 +10,7 @@ summed over pixels and latent dimensions, then averaged over the batch. A VAE is
 
     encoder     network  x -> (mu, logvar), the parameters of q(z|x) = N(mu, diag exp(logvar))
     decoder     network  z -> the parameters of p(x|z)                         (``networks``)
-    likelihood  the decoder's output -> p(x|z), Bernoulli or Gaussian          (``likelihoods``)
+    likelihood  the decoder's output -> p(x|z), Bernoulli, Gaussian or a part  (``likelihoods``)
     prior       p(z), N(0, I) by default                                       (``priors``)
 
 The course's MLPs and N(0, I) are the defaults; pass other parts to build another VAE from the same
@@ -40,7 +40,9 @@ class VAE(LatentVariableModule):
         beta: weight on the KL (rate) term; 1 gives the ELBO.
         likelihood: ``"bernoulli"`` (decoder outputs logits) or ``"gaussian"`` (decoder outputs the mean,
             with one variance for all pixels, learned unless ``gaussian_std`` fixes it; ``gaussian_std`` is
-            refused with ``"bernoulli"``, which has no noise scale).
+            refused with ``"bernoulli"``, which has no noise scale), or an ``nn.Module`` part mapping the
+            decoder's output to p(x|z) (its ``unit_interval`` attribute, default True, says whether images
+            must lie in [0, 1]).
         kl: ``"analytic"`` (closed form) or ``"mc"`` (one-sample estimate log q(z|x) - log p(z)).
         warmup_steps: if > 0, the KL weight grows linearly from 0 to ``beta`` over this many steps.
         free_bits: if > 0, each latent dimension's batch-averaged KL counts as at least this many nats.
@@ -53,14 +55,16 @@ class VAE(LatentVariableModule):
     loss_parts = ("rate", "distortion")
     architecture = LatentVariableModule.architecture + ("likelihood",)
 
-    def __init__(self, latent_dim: int = 2, hidden=(400,), beta: float = 1.0, likelihood: str = "bernoulli",
+    def __init__(self, latent_dim: int = 2, hidden=(400,), beta: float = 1.0, likelihood: str | nn.Module = "bernoulli",
                  kl: str = "analytic", lr: float = 1e-3, input_shape=(1, 28, 28), activation: str = "relu",
                  gaussian_std: float | None = None, warmup_steps: int = 0, free_bits: float = 0.0,
                  encoder: nn.Module | None = None, decoder: nn.Module | None = None, prior: nn.Module | None = None):
         latent_dim, hidden, lr, input_shape = _check_shared(latent_dim, hidden, lr, input_shape)
         beta, free_bits = checks.native(beta), checks.native(free_bits)
         checks.number("beta", beta, minimum=0)
-        checks.choice("likelihood", likelihood, LIKELIHOODS)
+        part = isinstance(likelihood, nn.Module)
+        if not part:
+            checks.choice("likelihood", likelihood, LIKELIHOODS)
         if gaussian_std is not None and likelihood != "gaussian":
             raise ValueError(f"gaussian_std applies to likelihood='gaussian' (the noise sigma_x of p(x|z)); the "
                              f"{likelihood} likelihood has no noise scale, got gaussian_std={gaussian_std!r}")
@@ -70,16 +74,18 @@ class VAE(LatentVariableModule):
         checks.number("free_bits", free_bits, minimum=0)
         _check_parts(encoder=encoder, decoder=decoder, prior=prior)
         super().__init__(input_shape, lr)
-        self.save_hyperparameters(ignore=["encoder", "decoder", "prior"])
+        self.save_hyperparameters(ignore=["encoder", "decoder", "prior"] + (["likelihood"] if part else []))
         self.latent_dim, self.beta, self.kl = latent_dim, float(beta), objectives.KL_ESTIMATORS[kl]
         self.warmup_steps, self.free_bits = warmup_steps, float(free_bits)
         self.encoder = encoder or mlp([self.input_dim, *hidden, 2 * latent_dim], activation)
         self.decoder = decoder or mlp([latent_dim, *reversed(hidden), self.input_dim], activation)
-        if likelihood == "gaussian":
+        if part:
+            self.likelihood = likelihood
+        elif likelihood == "gaussian":
             self.likelihood = LIKELIHOODS[likelihood](input_shape, gaussian_std)
         else:
             self.likelihood = LIKELIHOODS[likelihood](input_shape)
-        self.unit_interval = self.likelihood.unit_interval
+        self.unit_interval = getattr(self.likelihood, "unit_interval", True)
         self.p_z = prior or StandardNormal(latent_dim)
 
     @property
