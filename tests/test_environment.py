@@ -5,7 +5,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 CONDA_NAMES = {"torch": "pytorch"}            # where conda-forge's name differs from PyPI's
-NOT_ON_CONDA_FORGE = {"sphinx-mathjax-offline"}  # installed by pip from the environment's `pip:` section
+NOT_ON_CONDA_FORGE = {"sphinx-mathjax-offline", "sphinx-revealjs", "jupyterlab-rise"}  # from the `pip:` section
 REQUIREMENT = re.compile(r"^([A-Za-z0-9_.-]+)\s*(.*)$")
 
 
