@@ -6,13 +6,20 @@ The loss of ``VAE.loss_terms`` is distortion + beta * rate. These change one par
     kl_warmup        beta_t = beta * min(1, t / T) over the first T training steps (Bowman et al., 2016)
     free_bits        the batch-mean KL of each latent dimension charged at least lambda nats, with no
                      gradient below the floor (Kingma et al., 2016)
+
+and what lesson 12 trains on instead of the ELBO, from the log importance weights
+log w_i = log p(x|z_i) + log p(z) - log q(z_i|x) of k draws z_i ~ q(z|x) (``estimators.log_importance_weights``):
+
+    iwae_objective   IWAE_k = log (1/k) sum_i w_i per example (Burda et al., 2016); IWAE_1 is the ELBO
 """
 from __future__ import annotations
+
+import math
 
 import torch
 from torch.distributions import Distribution
 
-from . import divergences
+from . import checks, divergences
 from .divergences import DiagonalNormal
 
 
@@ -40,3 +47,18 @@ def free_bits(q: DiagonalNormal, p: DiagonalNormal, floor: float) -> torch.Tenso
     kl_dims = divergences.kl_terms(q.mu, q.logvar, p.mu, p.logvar)  # (B, D)
     above = (kl_dims.mean(0) >= floor).detach()
     return torch.where(above, kl_dims, torch.full_like(kl_dims, floor)).sum(-1)
+
+
+def iwae_objective(log_w: torch.Tensor) -> torch.Tensor:
+    """IWAE_k = log (1/k) sum_i w_i = logsumexp_i log w_i - log k, per example: log w (k, B) -> (B,).
+
+    The bound a VAE trained on IWAE_k maximises (its loss is -IWAE_k, averaged over the batch). With
+    reparameterized draws the gradient is sum_i wbar_i grad log w_i, wbar = softmax_i(log w_i): each draw
+    counts by its normalised weight, where the ELBO's gradient counts each by 1/k.
+    """
+    checks.tensor("log_w", log_w, "(k, B)", min_dim=2, nonempty=True)
+    if log_w.dim() != 2 or log_w.shape[1] == 0:
+        raise ValueError(f"log_w must be a floating-point tensor of shape (k, B), k draws for each of B examples, "
+                         f"with k, B >= 1, got {tuple(log_w.shape)}")
+    # the weights themselves under- and overflow (log w ~ -100 nats for a digit): combine them in log space
+    return torch.logsumexp(log_w, dim=0) - math.log(len(log_w))

@@ -1,0 +1,102 @@
+"""The IWAE_k training objective against the ELBO at the same draw and the exact log p(x) of the
+linear-Gaussian model."""
+import math
+
+import pytest
+import torch
+from torch.distributions import Independent, MultivariateNormal, Normal, kl_divergence
+
+from vae_helpers import VAE, LinearGaussian, iwae_bound, log_importance_weights
+from vae_helpers.objectives import iwae_objective
+
+
+@pytest.fixture
+def model():
+    return LinearGaussian.random(x_dim=3, z_dim=2, sigma=0.5, seed=1)
+
+
+def off_posterior(model, x, shift=0.7, widen=1.5):
+    """A mean-field q(z|x) that is deliberately wrong: shifted and wider than p(z|x)."""
+    post = model.posterior(x)
+    return Independent(Normal(post.mean + shift, post.variance.sqrt() * widen), 1)
+
+
+def test_one_draw_is_the_elbo_of_the_vae_at_the_same_draw():
+    vae = VAE(latent_dim=3, hidden=(16,), kl="mc")  # the rate as log q(z|x) - log p(z) at the draw
+    x = torch.bernoulli(torch.rand(5, 1, 28, 28))
+    torch.manual_seed(4)
+    terms = vae.loss_terms(x)
+    torch.manual_seed(4)
+    log_w = log_importance_weights(vae, x, k=1)
+    torch.testing.assert_close(iwae_objective(log_w), terms["elbo"])
+    # and term by term at that draw: log p(x|z) + log p(z) - log q(z|x)
+    torch.manual_seed(4)
+    q = vae.encode(x)
+    z = q.rsample()
+    by_hand = vae.decode(z).log_prob(x) + vae.prior.log_prob(z) - q.log_prob(z)
+    torch.testing.assert_close(iwae_objective(log_w), by_hand)
+
+
+def test_value_and_gradient_against_the_formula():
+    log_w = torch.tensor([[-100.0, 3.0], [-101.0, 1.0], [-103.0, 2.0]], dtype=torch.float64, requires_grad=True)
+    value = iwae_objective(log_w)
+    # log (1/k) sum_i w_i with the weights rescaled by hand (w ~ e^-100 underflows nothing here in float64)
+    expected = torch.log(log_w.detach().exp().mean(0))
+    torch.testing.assert_close(value, expected)
+    value.sum().backward()
+    # d IWAE_k / d log w_i = w_i / sum_j w_j, the normalised weights
+    w = log_w.detach().exp()
+    torch.testing.assert_close(log_w.grad, w / w.sum(0))
+    # no underflow where the weights themselves would underflow in float32
+    far = torch.full((4, 1), -1000.0)
+    torch.testing.assert_close(iwae_objective(far), torch.tensor([-1000.0]))
+
+
+def test_agrees_with_the_estimator_at_the_same_draws(model):
+    _, x = model.sample(3, seed=2)
+    q = off_posterior(model, x)
+    torch.manual_seed(5)
+    estimate = iwae_bound(model, x, 50, q=q)
+    torch.manual_seed(5)
+    torch.testing.assert_close(iwae_objective(log_importance_weights(model, x, 50, q=q)), estimate)
+
+
+def test_approaches_log_evidence_from_below_and_grows_with_k(model):
+    _, x = model.sample(1, seed=6)
+    log_px = model.log_evidence(x).item()
+    reps = 4000  # independent estimates of each bound, to average over
+    xr = x.expand(reps, -1)
+    q = off_posterior(model, xr)
+    torch.manual_seed(0)
+    ks = (1, 2, 4, 16, 64, 256)
+    draws = {k: iwae_objective(log_importance_weights(model, xr, k, q=q)) for k in ks}
+    mean = {k: v.mean().item() for k, v in draws.items()}
+    se = {k: v.std().item() / math.sqrt(reps) for k, v in draws.items()}
+    # k = 1: the gap is KL(q || p(z|x)), in closed form for this model
+    q1 = off_posterior(model, x)
+    kl = kl_divergence(MultivariateNormal(q1.mean, covariance_matrix=torch.diag_embed(q1.variance)),
+                       model.posterior(x)).item()
+    assert kl > 0.5
+    assert abs(log_px - mean[1] - kl) < 4 * se[1], (log_px - mean[1], kl, se[1])
+    for k in ks:  # below log p(x), within the noise
+        assert mean[k] < log_px + 3 * se[k], (k, mean[k], log_px)
+    for a, b in zip(ks, ks[1:]):  # non-decreasing in k, beyond the noise of the difference
+        assert mean[b] - mean[a] > -3 * math.hypot(se[a], se[b]), (a, b, mean)
+    assert mean[4] - mean[1] > 3 * math.hypot(se[1], se[4])  # and strictly rising where the gap is large
+    # approaching: the gap at k = 256 is a small fraction of the gap at k = 1
+    assert log_px - mean[256] < 0.05 * (log_px - mean[1]), (log_px - mean[256], log_px - mean[1])
+
+
+def test_bad_log_weights_are_named():
+    with pytest.raises(TypeError, match="log_w must be a floating-point tensor"):
+        iwae_objective([[0.0, 1.0]])
+    with pytest.raises(TypeError, match="log_w must be a floating-point tensor"):
+        iwae_objective(torch.zeros(2, 3, dtype=torch.long))
+    with pytest.raises(ValueError, match=r"log_w must be .*\(k, B\)"):
+        iwae_objective(torch.zeros(5))  # no batch dimension
+    with pytest.raises(ValueError, match=r"log_w must be .*\(k, B\)"):
+        iwae_objective(torch.zeros(0, 3))  # k = 0 draws
+    with pytest.raises(ValueError, match=r"log_w must be .*\(k, B\)"):
+        iwae_objective(torch.zeros(2, 3, 4))
+    with pytest.raises(ValueError, match=r"log_w must be .*\(k, B\)"):
+        iwae_objective(torch.zeros(3, 0))
