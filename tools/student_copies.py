@@ -10,17 +10,33 @@ An exercise in a lesson is three cells in a row:
 - a code cell tagged ``check`` whose first line is ``# Check``: the asserts that compare the answer
   with reference values.
 
-In the student copy the solution becomes a stub that names the exercise and stops a run there with
-``NotImplementedError``; the check cell stays as it is, without its outputs, so every check of the worked
-solution is there for the student to pass. Every other cell, with its output, is the lesson's; the first
-cell also says where the solutions are, and its Colab link opens the student copy. The copies are a pure function of the lessons, so
-``tests/test_student_copies.py`` can tell when the committed ones are stale.
+In the student copy the solution becomes a stub (``STUB``, the same for every exercise) that stops a run
+there with ``NotImplementedError``; the check cell stays as it is, without its outputs, so every check of the
+worked solution is there for the student to pass. Every other cell, with its output, is the lesson's; the
+first cell also says where the solutions are, and its Colab link opens the student copy. The copies are a
+pure function of the lessons, so ``tests/test_student_copies.py`` can tell when the committed ones are stale.
+
+Grading with nbgrader. Before it writes the copies, the tool stamps each lesson's exercise cells with
+nbgrader's cell metadata (schema 3), from the tags and the heading, and writes a lesson back only where that
+metadata changed (nothing else in the lesson is touched, so running it twice changes nothing):
+
+- the solution cell: an autograded answer, ``{"solution": true, "grade": false, "locked": false,
+  "task": false, "grade_id": "<lesson>-ex<N>-solution", "schema_version": 3}``; the whole cell is the
+  answer, so the lesson needs no ``### BEGIN SOLUTION`` markers;
+- the check cell: an autograder test, ``{"solution": false, "grade": true, "locked": true, "task": false,
+  "grade_id": "<lesson>-ex<N>-check", "points": POINTS[level], "schema_version": 3}``.
+
+Any other cell's nbgrader metadata is removed. The student copy carries what ``nbgrader generate_assignment``
+adds to those cells (``checksum``, ``cell_type``, and ``deletable``/``editable`` false), and
+``nbgrader_config.py`` makes nbgrader write ``STUB`` and keep the lesson's figures, so that nbgrader's
+release of a lesson is this copy but for the first cell and the stub's tag (``tests/test_grading.py``).
 """
 from __future__ import annotations
 
 import argparse
 import ast
 import copy
+import hashlib
 import re
 import sys
 from dataclasses import dataclass
@@ -40,6 +56,13 @@ CHECK_FIRST_LINE = "# Check"
 STUB_TAG = "exercise"
 LEVELS = ("warm-up", "core", "challenge")
 EXERCISE_HEADING = re.compile(r"### Exercise (\d+)(?: \(([a-z-]+)\))?\s*:\s*(.+)")  # the level is checked below
+#: an exercise's points when graded, by its level
+POINTS = {"warm-up": 1, "core": 2, "challenge": 3}
+#: the student's version of every solution cell; ``nbgrader_config.py`` gives nbgrader the same stub
+STUB = ("# Your solution: write it in this cell, in place of the `raise` line.\n"
+        "# The task is in the cell above; the check cell below tells you whether your answer is right.\n"
+        'raise NotImplementedError("write your solution in this cell")')
+NBGRADER_SCHEMA = 3
 
 
 def lessons() -> list[Path]:
@@ -122,29 +145,87 @@ def exercises(nb, name: str = "notebook") -> list[Exercise]:
     return found
 
 
-def stub(number: int, title: str) -> str:
-    """The student's version of a solution cell."""
-    return "\n".join([f"# Exercise {number}: {title}",
-                      "# Your solution goes here, in place of the `raise` line (the task is in the cell above; "
-                      "the cell below checks your answer).",
-                      f'raise NotImplementedError("Exercise {number}: write your solution in this cell")'])
+def grade_ids(lesson_stem: str, number: int) -> tuple[str, str]:
+    """The nbgrader ids of exercise ``number``'s solution and check cells: unique within the course."""
+    return f"{lesson_stem}-ex{number}-solution", f"{lesson_stem}-ex{number}-check"
+
+
+def nbgrader_metadata(lesson_stem: str, exercise: Exercise) -> tuple[dict, dict]:
+    """The nbgrader metadata of an exercise's solution cell (an answer) and check cell (a test worth points)."""
+    solution_id, check_id = grade_ids(lesson_stem, exercise.number)
+    answer = {"solution": True, "grade": False, "locked": False, "task": False, "grade_id": solution_id,
+              "schema_version": NBGRADER_SCHEMA}
+    test = {"solution": False, "grade": True, "locked": True, "task": False, "grade_id": check_id,
+            "points": POINTS[exercise.level], "schema_version": NBGRADER_SCHEMA}
+    return answer, test
+
+
+def stamp(nb, lesson_stem: str, name: str = "notebook") -> bool:
+    """Give the exercise cells of the lesson ``nb`` their nbgrader metadata, in place; True if anything changed.
+
+    Only the ``nbgrader`` key of the cells' metadata is written: it is set on solution and check cells and
+    removed from every other cell. Raises ValueError as ``exercises`` does.
+    """
+    wanted = {}
+    for exercise in exercises(nb, name):
+        wanted[exercise.solution], wanted[exercise.check] = nbgrader_metadata(lesson_stem, exercise)
+    changed = False
+    for i, cell in enumerate(nb.cells):
+        if i in wanted and cell.metadata.get("nbgrader") != wanted[i]:
+            cell.metadata["nbgrader"] = wanted[i]
+            changed = True
+        elif i not in wanted and "nbgrader" in cell.metadata:
+            del cell.metadata["nbgrader"]
+            changed = True
+    return changed
+
+
+def checksum(cell) -> str:
+    """nbgrader's checksum of a graded or answer cell (``nbgrader.utils.compute_checksum``), without nbgrader.
+
+    nbgrader writes it into the student version, and its ``validate`` uses it to tell a changed test cell.
+    """
+    meta = cell.metadata["nbgrader"]
+    locked = not meta["solution"] and (meta["grade"] or meta["locked"])
+    parts = [cell.source, cell.cell_type, str(meta["grade"]), str(meta["solution"]), str(locked), meta["grade_id"]]
+    if meta["grade"]:
+        parts.append(str(float(meta["points"])))
+    digest = hashlib.md5()
+    for part in parts:
+        digest.update(part.encode("utf-8"))
+    return digest.hexdigest()
+
+
+def release_metadata(cell) -> None:
+    """What ``nbgrader generate_assignment`` adds to an answer or test cell: its checksum and locks, in place."""
+    cell.metadata["nbgrader"]["checksum"] = checksum(cell)
+    cell.metadata["nbgrader"]["cell_type"] = cell.cell_type
+    cell.metadata["deletable"] = False
+    if cell.metadata["nbgrader"]["grade"]:  # a test: the student runs it, and cannot change it
+        cell.metadata["editable"] = False
 
 
 def student_copy(nb, lesson: Path):
-    """The student copy of the lesson ``nb``, read from ``lesson``; ``nb`` itself is left as it is."""
+    """The student copy of the lesson ``nb``, read from ``lesson``; ``nb`` itself is left as it is.
+
+    The copy's exercise cells get their nbgrader metadata whether or not the lesson has been stamped yet.
+    """
     name = lesson.name
     found = exercises(nb, name)
     if not found:
         raise ValueError(f"{name}: no exercise found (a markdown cell '### Exercise N (level): title' followed by a "
                          f"code cell tagged {SOLUTION_TAG!r})")
     student = copy.deepcopy(nb)
+    stamp(student, lesson.stem, name)
     for exercise in found:
         cell = student.cells[exercise.solution]
-        cell.source = stub(exercise.number, exercise.title)
+        cell.source = STUB
         cell.outputs, cell.execution_count = [], None
         cell.metadata["tags"] = [STUB_TAG if t == SOLUTION_TAG else t for t in cell.metadata["tags"]]
         check = student.cells[exercise.check]  # its outputs were the worked solution's
         check.outputs, check.execution_count = [], None
+        release_metadata(cell)
+        release_metadata(check)
     first = student.cells[0]
     if first.cell_type != "markdown" or not first.source.startswith("# "):
         raise ValueError(f"{name}: the first cell must be a markdown cell opening with the title '# NN · Title'")
@@ -164,6 +245,15 @@ def render(lesson: Path) -> str:
     return nbformat.writes(student_copy(nbformat.read(lesson, as_version=4), lesson)) + "\n"
 
 
+def stamp_lesson(lesson: Path) -> bool:
+    """Stamp the lesson file's exercise cells with their nbgrader metadata; write it only if that changed."""
+    nb = nbformat.read(lesson, as_version=4)
+    if not stamp(nb, lesson.stem, lesson.name):
+        return False
+    lesson.write_text(nbformat.writes(nb) + "\n", encoding="utf-8")
+    return True
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.parse_args()
@@ -176,6 +266,8 @@ def main() -> int:
     for path in paths:
         target = EXERCISES / path.name
         try:
+            if stamp_lesson(path):
+                print(f"{path.relative_to(ROOT)}: nbgrader metadata of its exercise cells written")
             text = render(path)
         except ValueError as error:  # report every lesson that breaks the convention, not only the first
             failed.append(str(error))
