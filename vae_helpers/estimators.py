@@ -24,7 +24,7 @@ import warnings
 from dataclasses import dataclass
 
 import torch
-from torch.distributions import Distribution
+from torch.distributions import Distribution, TransformedDistribution
 
 from . import checks
 from .divergences import sample_with_log_prob
@@ -138,13 +138,24 @@ def log_likelihood(model, data, k: int = 1000, batch_size: int = 100, chunk_size
 
 
 def _discrete_likelihood(model, q: Distribution) -> bool:
-    """Whether p(x|z) is a distribution over discrete values (its support says so), decoded at q's mean
-    (no random draw, so the estimates that follow use the same noise as without this check)."""
+    """Whether p(x|z) is a distribution over discrete values (its support says so), decoded at a point of
+    q chosen without a random draw (so the estimates that follow use the same noise as without this check)."""
     try:
         with drawn_codes(model):
-            return bool(model.decode(q.mean).support.is_discrete)
+            return bool(model.decode(_fixed_point(q)).support.is_discrete)
     except NotImplementedError:  # a distribution that does not state its support or mean: not known to be discrete
         return False
+
+
+def _fixed_point(q: Distribution) -> torch.Tensor:
+    """q's mean; for a flow (a ``TransformedDistribution``, whose mean has no closed form), its base
+    distribution's mean pushed through the transforms."""
+    if isinstance(q, TransformedDistribution):
+        z = _fixed_point(q.base_dist)
+        for transform in q.transforms:
+            z = transform(z)
+        return z
+    return q.mean
 
 
 # --- argument checks and plumbing ----------------------------------------------------------------------
