@@ -63,6 +63,8 @@ class LatentVariableModule(pl.LightningModule):
     architecture: tuple[str, ...] = ("latent_dim", "hidden", "input_shape", "activation")
     #: whether images must lie in [0, 1] (the Bernoulli likelihood's data)
     unit_interval: bool = True
+    #: whether ``loss_terms`` takes the labels y of a batch (x, y) too: ``loss_terms(x, y)`` (a conditional model)
+    needs_labels: bool = False
     #: whether ``decode`` refuses codes that are not finite; off inside ``drawn_codes`` (codes drawn from q)
     finite_codes_only: bool = True
 
@@ -121,7 +123,13 @@ class LatentVariableModule(pl.LightningModule):
 
     def _terms(self, batch, means: TermMeans) -> dict[str, torch.Tensor]:
         x = batch[0] if isinstance(batch, (tuple, list)) else batch
-        terms = self.loss_terms(x)
+        if self.needs_labels:  # a conditional model's loss is that of (x, y)
+            if not isinstance(batch, (tuple, list)) or len(batch) < 2:
+                raise ValueError(f"{type(self).__name__} trains on batches (x, y) with labels y, got a batch "
+                                 f"without labels ({checks.show(batch)})")
+            terms = self.loss_terms(x, batch[1])
+        else:
+            terms = self.loss_terms(x)
         means.update(torch.stack([terms[name].detach() for name in self.terms]))
         return terms
 

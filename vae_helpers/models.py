@@ -114,10 +114,14 @@ class VAE(LatentVariableModule):
     def loss_terms(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Per-example terms (B,): distortion -log p(x|z) at one reparameterized draw z ~ q(z|x), rate
         KL(q(z|x) || p(z)), elbo = -(distortion + rate), and loss = distortion + beta * rate."""
-        q = self.encode(x)                        # q(z|x), one Gaussian per image
+        return self.terms_from(x, self.encode(x), self.decode)
+
+    def terms_from(self, x: torch.Tensor, q: Distribution, decode) -> dict[str, torch.Tensor]:
+        """The terms of ``loss_terms`` from an encoding q of x (batch (B,)) and a map ``decode``: z -> p(x|z).
+        A model that conditions q and p(x|z) on more than z (``conditional``) passes its own q and decode."""
         z = q.rsample()                           # z = mu + sigma * eps: the gradient reaches the encoder
         with drawn_codes(self):                   # a non-finite z is the loss check's to report
-            distortion = -self.decode(z).log_prob(x)  # -log p(x|z), summed over pixels
+            distortion = -decode(z).log_prob(x)   # -log p(x|z), summed over pixels
         rate = self.kl(q, self.prior, z)          # KL(q(z|x) || p(z)), summed over latent dimensions
         loss = distortion + self.kl_weight() * self.rate_charged(q, rate)
         return {"loss": loss, "elbo": -(distortion + rate), "rate": rate, "distortion": distortion}
