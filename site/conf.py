@@ -7,6 +7,7 @@ typeset by a copy of MathJax served from the site itself, and nothing is fetched
 from __future__ import annotations
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -17,7 +18,7 @@ HERE = Path(__file__).resolve().parent
 # In the staged copy the repository is two levels up (build/site_src); when read in place, one.
 ROOT = next(p for p in (HERE.parent, HERE.parent.parent) if (p / "pyproject.toml").exists())
 sys.path.insert(0, str(ROOT / "tools"))
-from colab import BRANCH, repository_url  # noqa: E402  (the repository's address, kept in pyproject.toml)
+from colab import BRANCH, COLAB, repository_url  # noqa: E402  (the repository's address, kept in pyproject.toml)
 
 REPOSITORY = repository_url()
 
@@ -84,6 +85,51 @@ def repository_role(name, rawtext, text, lineno, inliner, options=None, content=
     return [nodes.reference(rawtext, label, refuri=uri)], []
 
 
+#: Where a chapter's slide deck is, from its page (notebooks/NN_name.html); tools/slides.py builds the decks
+#: into build/site/slides/ after Sphinx has built the pages.
+SLIDES_LINK_TEXT = "Lecture slides"
+
+
+def _deck_reference(stem: str, text: str, prefix: str) -> nodes.reference:
+    return nodes.reference("", text, refuri=f"{prefix}slides/{stem}.html", classes=["slides-link"])
+
+
+def add_slide_links(app, doctree):
+    """A chapter's page gets a link to its slide deck beside its Colab link; the landing page gets a section
+    that lists every deck, after the list of chapters."""
+    docname = app.env.docname
+    if docname.startswith("notebooks/"):
+        stem = docname.removeprefix("notebooks/")
+        colab = next((ref for ref in doctree.findall(nodes.reference)
+                      if ref.get("refuri", "").startswith(COLAB)), None)
+        if colab is not None:
+            colab.parent.insert(colab.parent.index(colab) + 1, nodes.Text(" \u00b7 "))
+            colab.parent.insert(colab.parent.index(colab) + 2, _deck_reference(stem, SLIDES_LINK_TEXT, "../"))
+    elif docname == "index":
+        chapters = next((s for s in doctree.findall(nodes.section) if "the-chapters-in-reading-order" in s["ids"]), None)
+        if chapters is None:
+            return
+        lessons = sorted((Path(app.env.srcdir) / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+        section = nodes.section(ids=["lecture-slides"], names=["lecture slides"])
+        section += nodes.title(text="Lecture slides")
+        section += nodes.paragraph(text=(
+            "Each chapter is also a slide deck for a lecture: its title and the questions it answers, the "
+            "derivations, the figures and the key numbers, one idea per slide, and a closing slide that points to "
+            "its exercises. The decks open in any browser from this site, without a network connection; press "
+            "F for full screen, S for the speaker notes, Esc for an overview of the slides."))
+        items = nodes.bullet_list()
+        for lesson in lessons:
+            title = json.loads(lesson.read_text(encoding="utf-8"))["cells"][0]["source"]
+            title = ("".join(title) if isinstance(title, list) else title).splitlines()[0].removeprefix("# ")
+            items += nodes.list_item("", nodes.paragraph("", "", _deck_reference(lesson.stem, title, "")))
+        section += items
+        chapters.parent.insert(chapters.parent.index(chapters) + 1, section)
+
+
 def setup(app):
     app.add_role("chapter", chapter_role)
     app.add_role("repository", repository_role)
+    # before the table-of-contents collector reads the page (priority 500), so the new section is in it
+    app.connect("doctree-read", add_slide_links, priority=400)
+    # the landing page is read again at every build, so that its list of decks follows the chapters
+    app.connect("env-get-outdated", lambda app, env, added, changed, removed: ["index"])

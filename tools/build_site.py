@@ -6,7 +6,9 @@ The Sphinx source is ``site/`` (configuration, landing page, style). It is copie
 ``notebooks/NN_*.ipynb`` as it is committed (executed, outputs included), into ``build/site_src``, and
 Sphinx (myst-nb, sphinx-book-theme) builds ``build/site`` from there. Copies keep their modification
 times, so a second build rereads only what changed. The notebooks are not executed here: run
-``make course`` (or ``tools/run_notebooks.py``) first to refresh their outputs.
+``make course`` (or ``tools/run_notebooks.py``) first to refresh their outputs. Each chapter's slide deck is
+built too (``tools/slides.py``, only the stale ones), into ``build/site/slides/``, which each chapter's page
+and the landing page link to.
 """
 from __future__ import annotations
 
@@ -17,6 +19,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+import slides
 
 ROOT = Path(__file__).resolve().parent.parent
 SOURCE = ROOT / "site"
@@ -77,6 +81,7 @@ def build(fresh: bool = False, quiet: bool = False) -> Path:
     for page in (SITE / "notebooks").glob("*.html"):
         if page.name not in current:  # the page of a notebook that is gone
             page.unlink()
+    slides.build(fresh=fresh, quiet=quiet)
     return SITE / "index.html"
 
 
@@ -86,7 +91,7 @@ def main() -> int:
     args = parser.parse_args()
     start = time.perf_counter()
     index = build(fresh=args.fresh)
-    print(f"site built in {time.perf_counter() - start:.1f} s ({len(chapters())} chapters)")
+    print(f"site built in {time.perf_counter() - start:.1f} s ({len(chapters())} chapters, each with its slides)")
     print(f"open it in a browser: {index.relative_to(ROOT)}  (file://{index})")
     return 0
 
