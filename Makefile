@@ -1,6 +1,8 @@
 # The course's commands. Each one creates the virtual environment .venv on first use.
 #   make course     execute every notebook (printing each one's time), write the student copies, build the site
-#   make site       build the site from the notebooks as committed, without executing them
+#                   and the slide decks
+#   make site       build the site (with the slide decks) from the notebooks as committed, without executing them
+#   make slides     build each lesson's reveal.js slide deck, build/site/slides/NN_*.html (only the stale ones)
 #   make exercises  write the student copies exercises/NN_*.ipynb from the lessons notebooks/NN_*.ipynb
 #   make lab        open the notebooks in JupyterLab
 #   make test       unit tests, every notebook under nbval, the student copies and the site (in headless Chromium)
@@ -12,7 +14,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 READY := $(VENV)/.ready
 
-.PHONY: setup course notebooks exercises site lab test benchmark nll clean
+.PHONY: setup course notebooks exercises site slides lab test benchmark nll clean
 
 setup: $(READY)
 
@@ -24,7 +26,8 @@ $(READY): pyproject.toml
 	@touch $@
 
 # In this order: the runner gives each notebook its Colab link and install cell before executing it,
-# the student copies are made from the executed lessons, and the site shows them.
+# the student copies are made from the executed lessons, and the site shows them; the site's build ends by
+# building the slide decks of the lessons that changed.
 course: $(READY)
 	$(PY) tools/run_notebooks.py
 	$(PY) tools/student_copies.py
@@ -38,6 +41,11 @@ exercises: $(READY)
 
 site: $(READY)
 	$(PY) tools/build_site.py
+
+# Each lesson's cells say what goes on a slide (metadata.slideshow); `python tools/slides.py --tag LESSON`
+# gives a new lesson's cells a first pass by rule.
+slides: $(READY)
+	$(PY) tools/slides.py
 
 lab: $(READY)
 	$(VENV)/bin/jupyter lab notebooks
