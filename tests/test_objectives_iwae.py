@@ -100,3 +100,39 @@ def test_bad_log_weights_are_named():
         iwae_objective(torch.zeros(2, 3, 4))
     with pytest.raises(ValueError, match=r"log_w must be .*\(k, B\)"):
         iwae_objective(torch.zeros(3, 0))
+
+
+# --- the gradient's signal-to-noise ratio -----------------------------------------------------------
+
+
+def test_gradient_snr_of_a_reparameterized_gradient_with_known_snr():
+    """loss = sum_j (mu_j + eps_j)^2, eps ~ N(0, 1): g_j = 2 (mu_j + eps_j), mean 2 mu_j, std 2, SNR |mu_j|."""
+    from vae_helpers.estimators import gradient_snr
+    mu = torch.tensor([0.0, 0.5, -1.0, 3.0], dtype=torch.float64, requires_grad=True)
+    unused = torch.zeros(2, dtype=torch.float64, requires_grad=True)
+    reps = 4000
+    torch.manual_seed(0)
+    snr = gradient_snr(lambda: (mu + torch.randn(4, dtype=torch.float64)).pow(2).sum(), [mu], reps)
+    expected = mu.detach().abs()
+    # the estimate's standard error is about sqrt((1 + SNR^2 / 2) / R) (delta method)
+    se = torch.sqrt((1 + expected ** 2 / 2) / reps)
+    assert snr.shape == (4,)
+    assert ((snr - expected).abs() < 4 * se).all(), (snr, expected)
+    # a parameter the loss does not reach: gradient 0 every time, 0 / 0
+    both = gradient_snr(lambda: (mu + torch.randn(4, dtype=torch.float64)).pow(2).sum(), [mu, unused], 3)
+    assert both.shape == (6,) and torch.isnan(both[4:]).all()
+
+
+def test_gradient_snr_refuses_bad_arguments():
+    from vae_helpers.estimators import gradient_snr
+    w = torch.ones(2, requires_grad=True)
+    with pytest.raises(ValueError, match="num_draws must be an integer >= 2"):
+        gradient_snr(lambda: w.sum(), [w], 1)
+    with pytest.raises(TypeError, match="loss_fn must be a function"):
+        gradient_snr(w.sum(), [w])
+    with pytest.raises(ValueError, match="parameters must be a non-empty iterable"):
+        gradient_snr(lambda: w.sum(), [])
+    with pytest.raises(ValueError, match="parameters must be a non-empty iterable"):
+        gradient_snr(lambda: w.sum(), [torch.ones(2)])
+    with pytest.raises(ValueError, match="loss_fn must return a scalar tensor"):
+        gradient_snr(lambda: w * 2, [w], 2)

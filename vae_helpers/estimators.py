@@ -16,6 +16,10 @@ inequality (log E >= E log) gives two lower bounds:
 
 and IWAE_k -> log p(x) as k grows (Burda et al., 2016). The weights themselves under- and overflow
 (log w is about -100 nats for an MNIST digit), so they are only ever combined as logsumexp of log w.
+q may be any distribution with ``rsample`` and ``log_prob``, a flow (``flows.FlowEncoding``) included.
+
+How noisy a Monte Carlo gradient is, per parameter, over R draws g_1..g_R on the same parameters and
+batch (Rainforth et al., 2018): ``gradient_snr``, SNR = |mean_r g_r| / std_r(g_r).
 """
 from __future__ import annotations
 
@@ -70,6 +74,36 @@ def _iwae(model, x: torch.Tensor, k: int, q: Distribution, chunk_size: int) -> t
     parts = [torch.logsumexp(_log_weights(model, x, min(chunk_size, k - start), q), dim=0)
              for start in range(0, k, chunk_size)]
     return torch.logsumexp(torch.stack(parts), dim=0) - math.log(k)
+
+
+def gradient_snr(loss_fn, parameters, num_draws: int = 100) -> torch.Tensor:
+    """The signal-to-noise ratio of a stochastic gradient, per parameter entry (Rainforth et al., 2018):
+
+        SNR = |mean_r g_r| / std_r(g_r),   g_r = d loss_fn() / d parameters, r = 1..R = ``num_draws``,
+
+    ``loss_fn`` a function of no arguments returning a scalar loss with fresh noise at each call (new draws
+    z ~ q(z|x) on the same batch x); the parameters are not changed between draws. std is the unbiased
+    standard deviation. Returns (P,), the entries of all ``parameters`` flattened and concatenated in order;
+    an entry whose gradient never varies has std 0 and an infinite (or, with mean 0, NaN) SNR.
+    """
+    if not callable(loss_fn):
+        raise TypeError(f"loss_fn must be a function of no arguments returning a scalar loss, got {type(loss_fn).__name__}")
+    params = list(parameters) if not isinstance(parameters, torch.Tensor) else [parameters]
+    if not params or not all(isinstance(p, torch.Tensor) and p.requires_grad for p in params):
+        raise ValueError("parameters must be a non-empty iterable of tensors that require gradients, such as "
+                         "model.encoder.parameters()")
+    num_draws = checks.integer("num_draws", num_draws, minimum=2)  # a standard deviation needs two draws
+    grads = []
+    for _ in range(num_draws):
+        loss = loss_fn()
+        if not isinstance(loss, torch.Tensor) or loss.dim() != 0:
+            shape = tuple(loss.shape) if isinstance(loss, torch.Tensor) else type(loss).__name__
+            raise ValueError(f"loss_fn must return a scalar tensor (e.g. the batch-mean loss), got {shape}")
+        # a parameter the loss does not reach has gradient 0 in every draw
+        g = torch.autograd.grad(loss, params, allow_unused=True)
+        grads.append(torch.cat([(torch.zeros_like(p) if gi is None else gi).flatten() for p, gi in zip(params, g)]))
+    grads = torch.stack(grads)  # (R, P)
+    return grads.mean(0).abs() / grads.std(0)
 
 
 @dataclass
