@@ -11,6 +11,8 @@ and what lesson 12 trains on instead of the ELBO, from the log importance weight
 log w_i = log p(x|z_i) + log p(z) - log q(z_i|x) of k draws z_i ~ q(z|x) (``estimators.log_importance_weights``):
 
     iwae_objective   IWAE_k = log (1/k) sum_i w_i per example (Burda et al., 2016); IWAE_1 is the ELBO
+    dreg_objective   IWAE_k again in value, with the doubly reparameterized gradient for q's parameters
+                     (Tucker et al., 2019), whose noise does not grow with k as the plain one's does
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ from torch.distributions import Distribution
 
 from . import checks, divergences
 from .divergences import DiagonalNormal
+from .estimators import _log_px_z, _proposal
 
 
 def monte_carlo_kl(q: Distribution, p: Distribution, z: torch.Tensor) -> torch.Tensor:
@@ -62,3 +65,37 @@ def iwae_objective(log_w: torch.Tensor) -> torch.Tensor:
                          f"with k, B >= 1, got {tuple(log_w.shape)}")
     # the weights themselves under- and overflow (log w ~ -100 nats for a digit): combine them in log space
     return torch.logsumexp(log_w, dim=0) - math.log(len(log_w))
+
+
+def dreg_objective(model, x: torch.Tensor, k: int, q: DiagonalNormal | None = None) -> torch.Tensor:
+    """IWAE_k per example, (B, ...) -> (B,), whose gradient is the doubly reparameterized estimator.
+
+    With z_i = mu + sigma * eps_i and wbar = softmax_i(log w_i), the IWAE_k gradient for q's parameters
+    phi has a score term, sum_i wbar_i d log q(z_i|x) / d phi at fixed z, whose noise grows with k.
+    Tucker et al. (2019) show that in expectation it equals a path term, and that the gradient is
+
+        phi:    sum_i wbar_i^2 (d log w_i / d z_i) (d z_i / d phi),   log q's own phi held fixed
+        theta:  sum_i wbar_i d log w_i / d theta,                      the IWAE gradient (decoder, prior)
+
+    Built here as a surrogate of three terms, the weights held constant:
+        sum_i wbar_i^2 log w_i(z_i)                 with log q's mu and logvar detached: phi through z only
+      + sum_i (wbar_i - wbar_i^2) log p(x, z_i)     at z_i detached: theta only, topping wbar^2 up to wbar
+    plus IWAE_k's value minus the surrogate's, detached, so the value is IWAE_k. Draws are reparameterized;
+    q (default ``model.encode(x)``) must be a ``DiagonalNormal``, whose parameters can be detached.
+    """
+    k = checks.integer("k", k)
+    q = _proposal(model, x, q)
+    if not isinstance(q, DiagonalNormal):
+        raise TypeError(f"q must be a DiagonalNormal (its mu and logvar are detached to score the draws), got "
+                        f"{type(q).__name__}")
+    z = q.rsample((k,))                                             # (k, B, D), depends on phi through mu, sigma
+    q_fixed = DiagonalNormal(q.mu.detach(), q.logvar.detach(), validate_args=False)
+    log_joint = _log_px_z(model, x, z) + model.prior.log_prob(z)    # log p(x, z_i), (k, B)
+    log_w = log_joint - q_fixed.log_prob(z)
+    z_fixed = z.detach()
+    log_joint_fixed_z = _log_px_z(model, x, z_fixed) + model.prior.log_prob(z_fixed)
+    # the weights' values with log q from the draws' noise (exact even for a very narrow q, divergences)
+    log_w_value = (log_joint - q.log_prob(z)).detach()
+    wbar = torch.softmax(log_w_value, dim=0)
+    surrogate = (wbar ** 2 * log_w).sum(0) + ((wbar - wbar ** 2) * log_joint_fixed_z).sum(0)
+    return iwae_objective(log_w_value) + surrogate - surrogate.detach()
