@@ -1,8 +1,8 @@
 """Grading the exercises: nbgrader's metadata in the lessons, nbgrader's release against our student copies,
 and the checker a student runs without nbgrader (``python -m vae_helpers.check_exercises``).
 
-Only one test executes a lesson (lesson 01, the quickest); the checker's logic is tested on small
-notebooks made here.
+Two tests execute a lesson, lesson 01, the quickest (the checker's command, and nbgrader's autograde on the
+same filled-in copy); the checker's logic is tested on small notebooks made here.
 """
 from __future__ import annotations
 
@@ -284,3 +284,30 @@ def test_checker_on_lesson_01_one_solved_one_wrong_the_rest_not_attempted(tmp_pa
     assert done.stdout.splitlines()[-1] == (f"{lesson_path.name}: 1 of {len(found)} exercises passed "
                                             f"({POINTS[first.level]} of {points} points); 1 failed, "
                                             f"{len(found) - 2} not attempted")
+
+
+def test_nbgrader_autograde_scores_a_filled_in_student_copy_as_the_checker_does(tmp_path):
+    """The committed copy, filled in as above, submitted to nbgrader: each check cell's points as its report says."""
+    lesson_path = LESSONS[0]
+    lesson, student = read(lesson_path), read(sc.EXERCISES / lesson_path.name)
+    found = sc.exercises(lesson, lesson_path.name)
+    first, second = found[0], found[1]
+    student.cells[first.solution].source = lesson.cells[first.solution].source
+    student.cells[second.solution].source = wrong_answers("01")[second.number][1]
+    (tmp_path / "source" / "l01").mkdir(parents=True)
+    (tmp_path / "submitted" / "alice" / "l01").mkdir(parents=True)
+    shutil.copy(lesson_path, tmp_path / "source" / "l01")
+    nbformat.write(student, tmp_path / "submitted" / "alice" / "l01" / lesson_path.name)
+    shutil.copy(ROOT / "nbgrader_config.py", tmp_path)
+    env = {**os.environ, "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")])}
+    for step in (["generate_assignment", "l01"], ["autograde", "l01", "--ExecutePreprocessor.timeout=1200"]):
+        done = subprocess.run([sys.executable, "-m", "nbgrader", *step], cwd=tmp_path, env=env,
+                              capture_output=True, text=True, timeout=1500)
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    from nbgrader.api import Gradebook
+
+    with Gradebook(f"sqlite:///{tmp_path / 'gradebook.db'}") as gradebook:
+        submission = gradebook.find_submission_notebook(lesson_path.stem, "l01", "alice")
+        scores = {grade.name: (grade.score, grade.max_score) for grade in submission.grades}
+    assert scores == {f"{lesson_path.stem}-ex{e.number}-check": (POINTS[e.level] if e is first else 0, POINTS[e.level])
+                      for e in found}
