@@ -173,7 +173,7 @@ def test_bad_arguments_are_named():
     with pytest.raises(ValueError, match="hidden"):
         FlowEncoding(2, hidden=(0,))
     flow = FlowEncoding(2, context_dim=5)
-    with pytest.raises(ValueError, match=r"h, the encoder's output, must have shape \(B, 5\) = \[mu, logvar, features\]"):
+    with pytest.raises(ValueError, match=r"h, the encoder's output, must have shape \(B, 5\) = \[mu, logvar, features"):
         flow(torch.randn(3, 4))
     with pytest.raises(TypeError, match="h must be a floating-point tensor"):
         flow([[0.0] * 5])

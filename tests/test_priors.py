@@ -174,3 +174,10 @@ def test_vamp_prior_refuses_bad_arguments():
         VampPrior(mlp([784, 8, 3]), torch.rand(2, 1, 28, 28))
     with pytest.raises(ValueError, match="margin"):
         VampPrior(encoder, torch.rand(2, 1, 28, 28), margin=0.5)
+
+
+def test_free_bits_name_what_a_mixture_prior_lacks():
+    model = VAE(latent_dim=2, hidden=(8,), free_bits=0.5, prior=MixturePrior(2, 3))
+    model.train()
+    with pytest.raises(TypeError, match="free bits need the KL of each latent dimension .* p is a MixtureSameFamily"):
+        model.loss_terms(images(3))

@@ -87,7 +87,8 @@ def gradient_snr(loss_fn, parameters, num_draws: int = 100) -> torch.Tensor:
     an entry whose gradient never varies has std 0 and an infinite (or, with mean 0, NaN) SNR.
     """
     if not callable(loss_fn):
-        raise TypeError(f"loss_fn must be a function of no arguments returning a scalar loss, got {type(loss_fn).__name__}")
+        raise TypeError(f"loss_fn must be a function of no arguments returning a scalar loss, "
+                        f"got {type(loss_fn).__name__}")
     params = list(parameters) if not isinstance(parameters, torch.Tensor) else [parameters]
     if not params or not all(isinstance(p, torch.Tensor) and p.requires_grad for p in params):
         raise ValueError("parameters must be a non-empty iterable of tensors that require gradients, such as "

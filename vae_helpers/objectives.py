@@ -47,6 +47,10 @@ def free_bits(q: DiagonalNormal, p: DiagonalNormal, floor: float) -> torch.Tenso
     Per dimension j, while the batch-mean KL is below ``floor`` the dimension is charged the floor, a
     constant, so the KL term no longer pushes it towards collapse.
     """
+    for name, d in (("q", q), ("p", p)):
+        if not isinstance(d, DiagonalNormal):  # a mixture prior or a flow has no KL per dimension
+            raise TypeError(f"free bits need the KL of each latent dimension in closed form, so q(z|x) and p(z) must "
+                            f"be DiagonalNormal; {name} is a {type(d).__name__}")
     kl_dims = divergences.kl_terms(q.mu, q.logvar, p.mu, p.logvar)  # (B, D)
     above = (kl_dims.mean(0) >= floor).detach()
     return torch.where(above, kl_dims, torch.full_like(kl_dims, floor)).sum(-1)
