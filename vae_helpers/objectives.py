@@ -12,7 +12,8 @@ log w_i = log p(x|z_i) + log p(z) - log q(z_i|x) of k draws z_i ~ q(z|x) (``esti
 
     iwae_objective   IWAE_k = log (1/k) sum_i w_i per example (Burda et al., 2016); IWAE_1 is the ELBO
     dreg_objective   IWAE_k again in value, with the doubly reparameterized gradient for q's parameters
-                     (Tucker et al., 2019), whose noise does not grow with k as the plain one's does
+                     (Tucker et al., 2019): the plain gradient's signal-to-noise ratio for q falls as k
+                     grows (Rainforth et al., 2018), this one's does not
 """
 from __future__ import annotations
 
@@ -74,14 +75,15 @@ def iwae_objective(log_w: torch.Tensor) -> torch.Tensor:
 def dreg_objective(model, x: torch.Tensor, k: int, q: DiagonalNormal | None = None) -> torch.Tensor:
     """IWAE_k per example, (B, ...) -> (B,), whose gradient is the doubly reparameterized estimator.
 
-    With z_i = mu + sigma * eps_i and wbar = softmax_i(log w_i), the IWAE_k gradient for q's parameters
-    phi has a score term, sum_i wbar_i d log q(z_i|x) / d phi at fixed z, whose noise grows with k.
-    Tucker et al. (2019) show that in expectation it equals a path term, and that the gradient is
+    With z_i = mu + sigma * eps_i and wbar = softmax_i(log w_i): for q's parameters phi, the IWAE_k
+    gradient's signal shrinks as 1/k and its noise only as 1/sqrt(k) (Rainforth et al., 2018). Tucker et
+    al. (2019) rewrite its score term, -sum_i wbar_i d log q(z_i|x) / d phi at fixed z, as a path term of
+    the same expectation, which gives
 
         phi:    sum_i wbar_i^2 (d log w_i / d z_i) (d z_i / d phi),   log q's own phi held fixed
         theta:  sum_i wbar_i d log w_i / d theta,                      the IWAE gradient (decoder, prior)
 
-    Built here as a surrogate of three terms, the weights held constant:
+    Built here as a surrogate of two terms, the weights held constant:
         sum_i wbar_i^2 log w_i(z_i)                 with log q's mu and logvar detached: phi through z only
       + sum_i (wbar_i - wbar_i^2) log p(x, z_i)     at z_i detached: theta only, topping wbar^2 up to wbar
     plus IWAE_k's value minus the surrogate's, detached, so the value is IWAE_k. Draws are reparameterized;

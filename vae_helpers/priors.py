@@ -142,7 +142,7 @@ def initial_pseudo_inputs(x: torch.Tensor, num_components: int, noise: float | N
     """K starting pseudo-inputs for :class:`VampPrior` from training images x (N, *input_shape).
 
     ``noise=None``: K images of x drawn without replacement. ``noise=s``: the mean image of x plus
-    N(0, s^2) noise per pixel, clipped to [0, 1] (Tomczak and Welling's start). Seeded by ``seed``.
+    N(0, s^2) noise per pixel, clipped to [0, 1]. Seeded by ``seed``.
     """
     checks.tensor("x", x, "(N, *input_shape)", finite=True, min_dim=2, nonempty=True)
     num_components = checks.integer("num_components", num_components)
