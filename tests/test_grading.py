@@ -110,6 +110,7 @@ def release(tmp_path_factory):
 
 @pytest.mark.parametrize("lesson", LESSONS, ids=ids())
 def test_nbgrader_release_is_the_student_copy_but_for_the_first_cell_and_the_stubs_tag(lesson, release):
+    assert (sc.EXERCISES / lesson.name).exists(), f"{lesson.name} has no student copy; {REGENERATE}"
     ours, theirs, source = read(sc.EXERCISES / lesson.name), read(release / lesson.name), read(lesson)
     assert theirs.metadata == ours.metadata
     assert [c.get("id") for c in theirs.cells] == [c.get("id") for c in ours.cells] == [c.get("id") for c in source.cells]
@@ -131,6 +132,8 @@ def test_nbgrader_release_is_the_student_copy_but_for_the_first_cell_and_the_stu
         assert mine_meta == nbg_meta, f"{where}: metadata differ (nbgrader's: {nbg.metadata})"
     figures = [c for c in ours.cells if any("image/png" in o.get("data", {}) for o in c.get("outputs", []))]
     assert figures, f"{lesson.name}: no figure kept, so the comparison of outputs shows nothing"
+    # the checker reads nbgrader's release as it reads our copy
+    assert ce.read_student_copy(release / lesson.name)[1] == ce.read_student_copy(sc.EXERCISES / lesson.name)[1]
 
 
 # The checker, on small student copies made here.
