@@ -6,6 +6,7 @@ typeset by a copy of MathJax served from the site itself, and nothing is fetched
 """
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import json
 import sys
@@ -102,11 +103,17 @@ def add_slide_links(app, doctree):
         stem = docname.removeprefix("notebooks/")
         colab = next((ref for ref in doctree.findall(nodes.reference)
                       if ref.get("refuri", "").startswith(COLAB)), None)
+        link = _deck_reference(stem, SLIDES_LINK_TEXT, "../")
         if colab is not None:
             colab.parent.insert(colab.parent.index(colab) + 1, nodes.Text(" \u00b7 "))
-            colab.parent.insert(colab.parent.index(colab) + 2, _deck_reference(stem, SLIDES_LINK_TEXT, "../"))
+            colab.parent.insert(colab.parent.index(colab) + 2, link)
+        else:  # a notebook not yet given its Colab link: the deck's link goes under the title
+            section = next(doctree.findall(nodes.section), None)
+            if section is not None and section.children and isinstance(section[0], nodes.title):
+                section.insert(1, nodes.paragraph("", "", link))
     elif docname == "index":
-        chapters = next((s for s in doctree.findall(nodes.section) if "the-chapters-in-reading-order" in s["ids"]), None)
+        chapters = next((s for s in doctree.findall(nodes.section)
+                         if "the-chapters-in-reading-order" in s["ids"]), None)
         if chapters is None:
             return
         lessons = sorted((Path(app.env.srcdir) / "notebooks").glob("[0-9][0-9]_*.ipynb"))
@@ -126,7 +133,13 @@ def add_slide_links(app, doctree):
         chapters.parent.insert(chapters.parent.index(chapters) + 1, section)
 
 
+#: This file's own digest, a setting that makes Sphinx read every page again when the file changes (it reads
+#: again only what changed otherwise, and the functions here change what the pages hold).
+course_conf_digest = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()
+
+
 def setup(app):
+    app.add_config_value("course_conf_digest", "", "env")
     app.add_role("chapter", chapter_role)
     app.add_role("repository", repository_role)
     # before the table-of-contents collector reads the page (priority 500), so the new section is in it

@@ -9,10 +9,8 @@ requests only the site's own files; screenshots of its first two slides are save
 """
 from __future__ import annotations
 
-import copy
-import html
+import json
 import re
-import subprocess
 import sys
 from html.parser import HTMLParser
 from pathlib import Path
@@ -215,7 +213,8 @@ def test_deck_opens_with_the_title_and_the_questions_and_ends_with_the_exercises
     for exercise in found:
         assert f"Exercise {exercise.number} ({exercise.level}): {exercise.title}".replace("`", "") in last
         task = longest_plain_run(nb.cells[exercise.task].source.partition("\n\n")[2])
-        assert len(task) >= 20 and task not in everything, f"{lesson.name}: exercise {exercise.number}'s task is on a slide"
+        assert len(task) >= 20 and task not in everything, \
+            f"{lesson.name}: exercise {exercise.number}'s task is on a slide"
     assert "Worked solution" not in everything and "NotImplementedError" not in everything
     assert colab.colab_url(student_copies.EXERCISES / lesson.name) in markup
 
@@ -225,7 +224,7 @@ def test_deck_shows_outputs_not_code(decks, lesson):
     markup = slides.deck_of(lesson).read_text(encoding="utf-8")
     assert "jp-InputArea jp-Cell-inputArea" in markup  # the markdown cells
     assert 'class="jp-CodeMirrorEditor' not in markup and "highlight hl-ipython3" not in markup
-    assert markup.count("<img") >= 1
+    assert markup.count("<img") >= figures_shown(lesson)
 
 
 #: A style sheet that pulls in a file from elsewhere: @import or url() with a network address.
@@ -261,18 +260,24 @@ def test_chapter_pages_and_the_landing_page_link_to_the_decks():
     index = build_site.build(quiet=True).read_text(encoding="utf-8")
     for lesson in LESSONS:
         page = (build_site.SITE / "notebooks" / f"{lesson.stem}.html").read_text(encoding="utf-8")
-        link = re.search(r'Open in Colab</a>\s*·\s*<a [^>]*href="\.\./slides/([^"]+)"', page)
-        assert link and link.group(1) == f"{lesson.stem}.html", f"{lesson.name}: no slides link after the Colab link"
+        article = page[page.index("<article"):]
+        top = article[:article.find("<h2")]  # the chapter's title and what comes before its first section
+        link = re.search(r'<a [^>]*href="\.\./slides/([^"]+)"[^>]*>Lecture slides</a>', top)
+        assert link and link.group(1) == f"{lesson.stem}.html", f"{lesson.name}: no slides link under the title"
+        if "Open in Colab" in top:
+            assert re.search(r"Open in Colab</a>\s*·\s*<a [^>]*>Lecture slides</a>", top), lesson.name
         assert f'href="slides/{lesson.stem}.html"' in index
         assert slides.deck_of(lesson).exists()
 
 
 def test_the_lab_has_rise_for_live_slides():
-    jupyter = Path(sys.executable).with_name("jupyter")
-    listed = subprocess.run([str(jupyter), "labextension", "list"], capture_output=True, text=True, timeout=120)
-    lines = [line for line in (listed.stdout + listed.stderr).splitlines() if "jupyterlab-rise" in line]
-    assert lines, "jupyterlab-rise is not installed: `make lab` would have no RISE button"
-    assert "enabled" in lines[0] and "OK" in lines[0], lines[0]
+    """What `jupyter labextension list` reads: the extension's files in this environment's JupyterLab."""
+    from importlib.metadata import version
+    assert version("jupyterlab-rise")
+    package = Path(sys.prefix) / "share" / "jupyter" / "labextensions" / "jupyterlab-rise" / "package.json"
+    assert package.exists(), "jupyterlab-rise is not installed in JupyterLab: `make lab` would have no RISE button"
+    assert json.loads(package.read_text(encoding="utf-8"))["name"] == "jupyterlab-rise"
+    assert list(package.parent.glob("static/*.js")), "the RISE extension has no code"
 
 
 # The decks in the browser.
@@ -338,10 +343,19 @@ def test_each_deck_typesets_its_math(shown):
             assert not raw, f"{name}, slide {s['at']}: raw TeX {raw[:5]}"
 
 
+def figures_shown(lesson: Path) -> int:
+    """How many figures the lesson's cells put on slides (not in the notes, not skipped)."""
+    on_slides = ("slide", "subslide", "fragment", "-")
+    return sum(slides.figures(cell) for cell in read(lesson).cells if slides.slide_type(cell) in on_slides)
+
+
 def test_each_deck_shows_its_figures(shown):
+    assert sum(map(figures_shown, LESSONS)) > 0, "no deck has a figure"
     for name, report in shown.items():
         images = [ok for s in report["seen"] for ok in s["images"]]
-        assert images and all(images), f"{name}: {images.count(False)} of {len(images)} figures did not load"
+        expected = figures_shown(slides.NOTEBOOKS / f"{name}.ipynb")
+        assert len(images) >= expected, f"{name}: {len(images)} figures on the slides, the lesson shows {expected}"
+        assert all(images), f"{name}: {images.count(False)} of {len(images)} figures did not load"
 
 
 def test_decks_fetch_nothing_from_the_network(shown):

@@ -274,7 +274,9 @@ window.MathJax = {
 .reveal .slides h1, .reveal .slides h2, .reveal .slides h3 { text-transform: none; }
 .reveal h1 { font-size: 1.9em; } .reveal h2 { font-size: 1.45em; } .reveal h3 { font-size: 1.15em; }
 .reveal p, .reveal li { line-height: 1.35; }
-.reveal .jp-RenderedImage img, .reveal .jp-OutputArea-output img { max-height: 470px; width: auto; max-width: 100%; margin: 0.2em auto; }
+.reveal .jp-RenderedImage img, .reveal .jp-OutputArea-output img {
+  max-height: 470px; width: auto; max-width: 100%; margin: 0.2em auto;
+}
 .reveal .jp-OutputArea-output pre { font-size: 0.75em; line-height: 1.25; white-space: pre; overflow-x: auto; }
 .reveal table { font-size: 0.7em; }
 .reveal mjx-container[display="true"] { margin: 0.4em 0 !important; }
@@ -286,7 +288,8 @@ window.MathJax = {
 <script>
 Reveal.initialize({
   controls: true, progress: true, hash: true, center: false, slideNumber: 'c/t',
-  transition: "{{ resources.reveal.transition }}", width: {{ resources.reveal.width }}, height: {{ resources.reveal.height }},
+  transition: "{{ resources.reveal.transition }}",
+  width: {{ resources.reveal.width }}, height: {{ resources.reveal.height }},
   plugins: [RevealNotes],
 });
 </script>
@@ -360,7 +363,8 @@ def build(paths: list[Path] | None = None, fresh: bool = False, quiet: bool = Fa
             start = time.perf_counter()
             deck = build_deck(lesson)
             if not quiet:
-                print(f"{deck.relative_to(ROOT)}  {deck.stat().st_size / 1e6:.1f} MB  {time.perf_counter() - start:.1f} s")
+                seconds = time.perf_counter() - start
+                print(f"{deck.relative_to(ROOT)}  {deck.stat().st_size / 1e6:.1f} MB  {seconds:.1f} s")
     current = {deck_of(p).name for p in lessons()}
     for deck in DECKS.glob("*.html"):
         if deck.name not in current:
@@ -373,7 +377,8 @@ def main() -> int:
     parser.add_argument("notebooks", nargs="*", type=Path, help="default: every notebooks/NN_*.ipynb")
     parser.add_argument("--fresh", action="store_true", help="build every deck, not only the stale ones")
     parser.add_argument("--tag", action="store_true", help="give cells without slide metadata the rules' slide type")
-    parser.add_argument("--retag", action="store_true", help="give every cell the rules' slide type (undoes hand edits)")
+    parser.add_argument("--retag", action="store_true",
+                        help="give every cell the rules' slide type (undoes hand edits)")
     args = parser.parse_args()
     paths = [p.resolve() for p in args.notebooks] or lessons()
     if args.tag or args.retag:
