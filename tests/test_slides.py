@@ -75,7 +75,7 @@ def small_lesson():
         new_markdown_cell("# 99 · Example\n\n**Answers** Q3.\n\nIntro."),
         new_code_cell(colab.install_source(), metadata={"tags": [colab.INSTALL_TAG]}),
         new_code_cell("import torch"),
-        new_markdown_cell("## 1 · A section\n\nA short claim."),
+        new_markdown_cell("## 1 · A section\n\nA short claim. **Predict.** What does it print?"),
         new_code_cell("print(elbo)", outputs=[numbers]),
         new_code_cell("plot()", outputs=[figure]),
         new_markdown_cell("A long paragraph. " * 120),
@@ -93,16 +93,16 @@ def small_lesson():
 
 def test_rules_give_each_kind_of_cell_its_place():
     kinds = slides.propose(small_lesson())
-    assert kinds == ["slide", "skip", "skip", "slide", "-", "-", "subslide", "subslide", "subslide", "notes",
+    assert kinds == ["slide", "skip", "skip", "slide", "fragment", "-", "subslide", "subslide", "subslide", "notes",
                      "skip", "skip", "skip", "skip", "slide"]
 
 
 def test_tag_keeps_what_was_reviewed_by_hand_and_retag_does_not():
     nb = small_lesson()
-    nb.cells[4].metadata["slideshow"] = {"slide_type": "fragment"}
+    nb.cells[5].metadata["slideshow"] = {"slide_type": "fragment"}
     assert slides.tag(nb) == len(nb.cells) - 1
-    assert slides.slide_type(nb.cells[4]) == "fragment" and slides.tag(nb) == 0
-    assert slides.tag(nb, retag=True) == 1 and slides.slide_type(nb.cells[4]) == "-"
+    assert slides.slide_type(nb.cells[5]) == "fragment" and slides.tag(nb) == 0
+    assert slides.tag(nb, retag=True) == 1 and slides.slide_type(nb.cells[5]) == "-"
     assert all(set(c.metadata) <= {"slideshow", "tags"} for c in nb.cells)
 
 

@@ -17,6 +17,8 @@ keeps what is there. The rules:
 - a code cell is shown by its outputs: printed numbers and tables on the slide of the claim before them, a
   figure there too or on a subslide of its own when that slide is full; a code cell with nothing to show (imports,
   definitions, the Colab install cell) is skipped, and one whose output is very long goes to the notes;
+- the first output after a ``**Predict.**`` question, when it is on the same slide, is a fragment: it appears
+  at the next key press, once the audience has guessed;
 - the exercises (from the first exercise, or the ``## Exercises`` heading, to the next ``## `` heading) are
   skipped: the deck ends with one slide that lists them and points to the student copy exercises/NN_*.ipynb.
 
@@ -66,6 +68,7 @@ LONG_OUTPUT = 24
 HEADING2 = re.compile(r"^## (?!#)", re.M)
 HEADING3 = re.compile(r"^### (?!#)")
 IMAGE_TYPES = ("image/png", "image/jpeg", "image/svg+xml")
+PREDICT = "**Predict.**"
 
 
 def lessons() -> list[Path]:
@@ -144,7 +147,7 @@ def weight(cell) -> int:
 def propose(nb) -> list[str]:
     """The slide type the rules give each cell of ``nb``."""
     block = exercise_block(nb)
-    kinds, full = [], 0
+    kinds, full, predict = [], 0, False
     for i, cell in enumerate(nb.cells):
         w = weight(cell)
         if i in block:
@@ -168,8 +171,13 @@ def propose(nb) -> list[str]:
                 kind = "subslide" if full + w > BUDGET else "-"
             else:  # printed numbers stay with the claim before them
                 kind = "-"
+            if kind == "-" and predict:  # the answer to a **Predict.** question appears at the next key press
+                kind = "fragment"
+            predict = predict and kind == "skip"
         else:  # raw cells
             kind = "skip"
+        if cell.cell_type == "markdown" and i not in block:
+            predict = PREDICT in cell.source
         if kind in ("slide", "subslide"):
             full = w
         elif kind in ("-", "fragment"):
@@ -200,8 +208,8 @@ class LectureCells(Preprocessor):
         found = exercises(nb, lesson.name)
         missing = [i for i, c in enumerate(nb.cells) if slide_type(c) not in SLIDE_TYPES]
         if missing:  # a lesson not yet tagged still gets a deck; tests/test_slides.py asks for the metadata
-            print(f"{lesson.name}: cells {missing} have no slide type (metadata.slideshow.slide_type), the rules' "
-                  f"are used; run `python tools/slides.py --tag notebooks/{lesson.name}`", file=sys.stderr)
+            print(f"{lesson.name}: {len(missing)} of {len(nb.cells)} cells have no slide type "
+                  f"(metadata.slideshow.slide_type), the rules' are used; run `python tools/slides.py --tag notebooks/{lesson.name}`", file=sys.stderr)
             for i in missing:
                 nb.cells[i].metadata.pop("slideshow", None)
             tag(nb)
