@@ -25,9 +25,10 @@ LINK_TEXT = "Open in Colab"
 LINK = re.compile(r"\[" + re.escape(LINK_TEXT) + r"\]\(" + re.escape(COLAB) + r"/[^)\s]*\)")
 #: The tag that marks the install cell, so that it is updated in place rather than added twice.
 INSTALL_TAG = "colab-install"
-#: What Colab already has of our dependencies (the Jupyter ones it replaces with its own).
+#: What Colab already has of our dependencies (the Jupyter ones it replaces with its own, and JupyterLab's
+#: slide extension, which Colab's own interface does not use).
 ON_COLAB_ALREADY = {"torch", "torchvision", "seaborn", "pandas", "scikit-learn", "tqdm",
-                    "jupyterlab", "ipykernel", "nbclient", "nbformat"}
+                    "jupyterlab", "jupyterlab-rise", "ipykernel", "nbclient", "nbformat"}
 
 
 def project() -> dict:
