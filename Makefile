@@ -4,6 +4,7 @@
 #   make site       build the site (with the slide decks) from the notebooks as committed, without executing them
 #   make slides     build each lesson's reveal.js slide deck, build/site/slides/NN_*.html (only the stale ones)
 #   make exercises  write the student copies exercises/NN_*.ipynb from the lessons notebooks/NN_*.ipynb
+#   make check-exercises NB=exercises/05_autoencoder_vs_vae.ipynb   run a filled-in student copy: which exercises pass
 #   make lab        open the notebooks in JupyterLab
 #   make test       unit tests, every notebook under nbval, the student copies and the site (in headless Chromium)
 #   make benchmark  the training-speed benchmark
@@ -14,7 +15,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 READY := $(VENV)/.ready
 
-.PHONY: setup course notebooks exercises site slides lab test benchmark nll clean
+.PHONY: setup course notebooks exercises check-exercises site slides lab test benchmark nll clean
 
 setup: $(READY)
 
@@ -38,6 +39,10 @@ notebooks: $(READY)
 
 exercises: $(READY)
 	$(PY) tools/student_copies.py
+
+check-exercises: $(READY)
+	@test -n "$(NB)" || { echo "usage: make check-exercises NB=exercises/NN_name.ipynb" >&2; exit 2; }
+	$(PY) -m vae_helpers.check_exercises $(NB)
 
 site: $(READY)
 	$(PY) tools/build_site.py
