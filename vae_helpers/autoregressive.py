@@ -1,26 +1,26 @@
 """An autoregressive likelihood over pixels: p(x | h) = prod_i p(x_i | x_<i, h), with a masked network (MADE).
 
-The D pixels of an image are taken in raster order, x_0, ..., x_{D-1}. Each is a Bernoulli whose logit l_i
+The d_x pixels of an image are taken in raster order, x_0, ..., x_{d_x-1}. Each is a Bernoulli whose logit l_i
 depends only on the pixels before it (and on a context h, computed from z by a decoder, when there is one):
 
     log p(x | h) = sum_i [ x_i l_i - log(1 + exp(l_i)) ],      l_i = l_i(x_<i, h).
 
-One masked network computes all D logits in one pass (Germain et al., 2015, "MADE"): with x (..., D),
+One masked network computes all d_x logits in one pass (Germain et al., 2015, "MADE"): with x (..., d_x),
 
     a      = (U * M_in) x + b + h_hidden                     (..., H)   hidden unit k sees pixels j <= m_k
-    l      = (V * M_out) relu(a) + (A * M_direct) x + c + h_out   (..., D)   output i sees units with m_k < i
+    l      = (V * M_out) relu(a) + (A * M_direct) x + c + h_out   (..., d_x)   output i sees units with m_k < i
 
 where m_k is hidden unit k's degree (a pixel index). Output i then depends on x_j only for j < i: the
 masks are what makes the product of conditionals a normalized distribution, log_prob one pass, and
-sampling D passes (pixel i can only be drawn once x_<i is known). The direct term (A * M_direct) x is a
+sampling d_x passes (pixel i can only be drawn once x_<i is known). The direct term (A * M_direct) x is a
 masked linear map from the pixels to the logits (also in MADE); it guarantees that each pixel sees its
 immediate predecessors whatever the hidden degrees are.
 
-With a ``window`` W, pixel i sees only x_{i-W}, ..., x_{i-1}: a decoder that cannot model an image's
+With a ``window`` L, pixel i sees only x_{i-L}, ..., x_{i-1}: a decoder that cannot model an image's
 global shape from its own earlier pixels, and so has a reason to read z.
 
 ``AutoregressiveLikelihood`` is the part a ``VAE`` takes as ``likelihood=``: it maps the decoder's output h
-(..., H + D) to the distribution ``AutoregressiveBernoulli``. ``AutoregressiveModel`` is the same network
+(..., H + d_x) to the distribution ``AutoregressiveBernoulli``. ``AutoregressiveModel`` is the same network
 with no z at all, a model of p(x) trained by maximum likelihood.
 """
 from __future__ import annotations
@@ -38,7 +38,7 @@ from .lightning import LatentVariableModule
 
 
 class MaskedLinear(nn.Linear):
-    """y = (W * M) x + b: a linear layer whose weight W (out, in) is multiplied by a fixed 0/1 mask M (out, in)."""
+    """y = (weight * M) x + bias: a linear layer whose weight (out, in) is multiplied by a fixed 0/1 mask M (out, in)."""
 
     def __init__(self, in_features: int, out_features: int, mask: torch.Tensor, bias: bool = True):
         super().__init__(in_features, out_features, bias=bias)
@@ -49,24 +49,24 @@ class MaskedLinear(nn.Linear):
 
 
 def made_masks(input_dim: int, hidden: int, window: int | None = None):
-    """The three masks of a one-hidden-layer MADE over ``input_dim`` = D pixels in raster order.
+    """The three masks of a one-hidden-layer MADE over ``input_dim`` = d_x pixels in raster order.
 
-    Hidden unit k gets the degree m_k = floor(k (D - 1) / H) in {0, ..., D - 2}, spread evenly. Returns
-    (M_in (H, D), M_out (D, H), M_direct (D, D)), with entries
+    Hidden unit k gets the degree m_k = floor(k (d_x - 1) / H) in {0, ..., d_x - 2}, spread evenly. Returns
+    (M_in (H, d_x), M_out (d_x, H), M_direct (d_x, d_x)), with entries
 
         M_in[k, j] = [j <= m_k],   M_out[i, k] = [m_k < i],   M_direct[i, j] = [j < i],
 
-    and with a window W: M_in[k, j] = [m_k - a < j <= m_k], M_out[i, k] = [i - b <= m_k < i], M_direct[i, j] =
-    [i - W <= j < i], where a = ceil(W / 2) and b = W + 1 - a, so that a path j -> k -> i has i - W <= j < i.
+    and with a window L: M_in[k, j] = [m_k - a < j <= m_k], M_out[i, k] = [i - b <= m_k < i], M_direct[i, j] =
+    [i - L <= j < i], where a = ceil(L / 2) and b = L + 1 - a, so that a path j -> k -> i has i - L <= j < i.
     """
     input_dim = checks.integer("input_dim", input_dim, minimum=2)
     hidden = checks.integer("hidden", hidden)
     window = _check_window(window, input_dim)
     degrees = torch.arange(hidden) * (input_dim - 1) // hidden          # m_k, (H,)
-    j = torch.arange(input_dim)                                         # pixel indices, (D,)
-    m_in = j[None, :] <= degrees[:, None]                               # (H, D)
-    m_out = degrees[None, :] < j[:, None]                               # (D, H)
-    m_direct = j[None, :] < j[:, None]                                  # (D, D): input j < output i
+    j = torch.arange(input_dim)                                         # pixel indices, (d_x,)
+    m_in = j[None, :] <= degrees[:, None]                               # (H, d_x)
+    m_out = degrees[None, :] < j[:, None]                               # (d_x, H)
+    m_direct = j[None, :] < j[:, None]                                  # (d_x, d_x): input j < output i
     if window is not None:
         a = (window + 1) // 2
         b = window + 1 - a
@@ -77,10 +77,10 @@ def made_masks(input_dim: int, hidden: int, window: int | None = None):
 
 
 class MADE(nn.Module):
-    """The masked network: pixels x (..., D) and an optional context h (..., H + D) -> logits l (..., D).
+    """The masked network: pixels x (..., d_x) and an optional context h (..., H + d_x) -> logits l (..., d_x).
 
-    l_i depends on x_j only for j < i (and i - W <= j with a ``window`` W). The first H entries of the
-    context are added to the hidden layer, the last D to the logits; x and h broadcast against each other,
+    l_i depends on x_j only for j < i (and i - L <= j with a ``window`` L). The first H entries of the
+    context are added to the hidden layer, the last d_x to the logits; x and h broadcast against each other,
     so one batch of images can be scored under k contexts each (k draws of z) without copying the images.
     """
 
@@ -100,7 +100,7 @@ class MADE(nn.Module):
         a = self.inner(x)                                      # (..., H): unit k sees pixels j <= m_k
         if context is not None:
             a = a + context[..., : self.hidden]                # z enters every hidden unit...
-        logits = self.outer(torch.relu(a)) + self.direct(x)    # (..., D): output i sees units with m_k < i
+        logits = self.outer(torch.relu(a)) + self.direct(x)    # (..., d_x): output i sees units with m_k < i
         if context is not None:
             logits = logits + context[..., self.hidden:]       # ...and every logit directly
         return logits
@@ -109,8 +109,8 @@ class MADE(nn.Module):
 class AutoregressiveBernoulli(Distribution):
     """p(x | h) = prod_i Bernoulli(x_i; sigmoid(l_i(x_<i, h))) over images of shape ``input_shape``.
 
-    ``context`` h has shape (*batch_shape, H + D), or is None for a model of x alone (batch shape ()).
-    ``log_prob(x)`` runs the network once on x; ``sample()`` draws the D pixels one after the other,
+    ``context`` h has shape (*batch_shape, H + d_x), or is None for a model of x alone (batch shape ()).
+    ``log_prob(x)`` runs the network once on x; ``sample()`` draws the d_x pixels one after the other,
     running the network once per pixel. The marginal mean of a pixel has no closed form here (it is an
     average over all earlier pixels), so ``mean`` is not offered: look at draws instead.
     """
@@ -125,7 +125,7 @@ class AutoregressiveBernoulli(Distribution):
         super().__init__(batch_shape, torch.Size(self.input_shape), validate_args=False)
 
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """l_i(x_<i, h) for every pixel at once: images (..., *input_shape) -> (..., D)."""
+        """l_i(x_<i, h) for every pixel at once: images (..., *input_shape) -> (..., d_x)."""
         return self.network(x.flatten(-len(self.input_shape)), self.context)
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
@@ -157,9 +157,9 @@ class AutoregressiveBernoulli(Distribution):
 
 
 class AutoregressiveLikelihood(nn.Module):
-    """The likelihood part for ``VAE(likelihood=...)``: the decoder's output h (..., H + D) -> p(x | z).
+    """The likelihood part for ``VAE(likelihood=...)``: the decoder's output h (..., H + d_x) -> p(x | z).
 
-    The VAE's decoder must map z (..., d_z) to ``context_dim`` = H + D numbers (see ``context_decoder``).
+    The VAE's decoder must map z (..., d_z) to ``context_dim`` = H + d_x numbers (see ``context_decoder``).
     """
 
     unit_interval = True
@@ -179,7 +179,7 @@ class AutoregressiveLikelihood(nn.Module):
 
 
 def context_decoder(latent_dim: int, likelihood: AutoregressiveLikelihood, hidden: int = 256) -> nn.Sequential:
-    """An MLP z (..., d_z) -> h (..., H + D), the context that ``likelihood`` reads: d_z -> hidden -> H + D."""
+    """An MLP z (..., d_z) -> h (..., H + d_x), the context that ``likelihood`` reads: d_z -> hidden -> H + d_x."""
     latent_dim, hidden = checks.integer("latent_dim", latent_dim), checks.integer("hidden", hidden)
     if not isinstance(likelihood, AutoregressiveLikelihood):
         raise TypeError(f"likelihood must be an AutoregressiveLikelihood, got {type(likelihood).__name__}")
