@@ -49,6 +49,8 @@ class VAE(LatentVariableModule):
         encoder, decoder, prior: parts to use instead of the defaults: an ``nn.Module`` mapping x
             (B, *input_shape) to (B, 2D) = [mu, logvar]; one mapping z (..., D) to the likelihood's
             parameters (..., C*H*W); a module whose ``forward()`` returns p(z).
+        encoding: a part mapping the encoder's output (B, C) to q(z|x) (a flow, ``flows.FlowEncoding``);
+            None for the diagonal Gaussian of [mu, logvar].
     """
 
     terms = ("loss", "elbo", "rate", "distortion")
@@ -58,7 +60,8 @@ class VAE(LatentVariableModule):
     def __init__(self, latent_dim: int = 2, hidden=(400,), beta: float = 1.0, likelihood: str | nn.Module = "bernoulli",
                  kl: str = "analytic", lr: float = 1e-3, input_shape=(1, 28, 28), activation: str = "relu",
                  gaussian_std: float | None = None, warmup_steps: int = 0, free_bits: float = 0.0,
-                 encoder: nn.Module | None = None, decoder: nn.Module | None = None, prior: nn.Module | None = None):
+                 encoder: nn.Module | None = None, decoder: nn.Module | None = None, prior: nn.Module | None = None,
+                 encoding: nn.Module | None = None):
         latent_dim, hidden, lr, input_shape = _check_shared(latent_dim, hidden, lr, input_shape)
         beta, free_bits = checks.native(beta), checks.native(free_bits)
         checks.number("beta", beta, minimum=0)
@@ -72,9 +75,9 @@ class VAE(LatentVariableModule):
         checks.choice("kl", kl, objectives.KL_ESTIMATORS)
         warmup_steps = checks.integer("warmup_steps", warmup_steps, minimum=0)
         checks.number("free_bits", free_bits, minimum=0)
-        _check_parts(encoder=encoder, decoder=decoder, prior=prior)
+        _check_parts(encoder=encoder, decoder=decoder, prior=prior, encoding=encoding)
         super().__init__(input_shape, lr)
-        self.save_hyperparameters(ignore=["encoder", "decoder", "prior"] + (["likelihood"] if part else []))
+        self.save_hyperparameters(ignore=["encoder", "decoder", "prior", "encoding"] + (["likelihood"] if part else []))
         self.latent_dim, self.beta, self.kl = latent_dim, float(beta), objectives.KL_ESTIMATORS[kl]
         self.warmup_steps, self.free_bits = warmup_steps, float(free_bits)
         self.encoder = encoder or mlp([self.input_dim, *hidden, 2 * latent_dim], activation)
@@ -87,6 +90,7 @@ class VAE(LatentVariableModule):
             self.likelihood = LIKELIHOODS[likelihood](input_shape)
         self.unit_interval = getattr(self.likelihood, "unit_interval", True)
         self.p_z = prior or StandardNormal(latent_dim)
+        self.encoding = encoding  # None: q(z|x) = N(mu, diag exp(logvar)) from the encoder's 2D outputs
 
     @property
     def prior(self) -> Distribution:
@@ -101,8 +105,12 @@ class VAE(LatentVariableModule):
         mu, logvar = self.encoder(x.flatten(1)).to(x.dtype).chunk(2, dim=-1)
         return mu, logvar
 
-    def encode(self, x: torch.Tensor) -> DiagonalNormal:
-        """q(z|x) = N(mu(x), diag exp(logvar(x))): batch shape (B,), event shape (D,)."""
+    def encode(self, x: torch.Tensor) -> Distribution:
+        """q(z|x) = N(mu(x), diag exp(logvar(x))), or the ``encoding`` part's distribution for the encoder's
+        output (a flow, ``flows.FlowEncoding``): batch shape (B,), event shape (D,)."""
+        if self.encoding is not None:
+            self.check_images(x)
+            return self.encoding(self.encoder(x.flatten(1)).to(x.dtype))
         # no argument validation: a NaN scale reaches the loss check, which names the step and the term
         return DiagonalNormal(*self.encoder_params(x), validate_args=False)
 
