@@ -4,21 +4,13 @@ import math
 
 import pytest
 import torch
-from torch.distributions import Independent, MultivariateNormal, Normal, kl_divergence
+from torch.distributions import MultivariateNormal, kl_divergence
 
 from vae_helpers import VAE, LinearGaussian, iwae_bound, log_importance_weights
 from vae_helpers.objectives import iwae_objective
 
-
-@pytest.fixture
-def model():
-    return LinearGaussian.random(x_dim=3, z_dim=2, sigma=0.5, seed=1)
-
-
-def off_posterior(model, x, shift=0.7, widen=1.5):
-    """A mean-field q(z|x) that is deliberately wrong: shifted and wider than p(z|x)."""
-    post = model.posterior(x)
-    return Independent(Normal(post.mean + shift, post.variance.sqrt() * widen), 1)
+# the linear-Gaussian model and the deliberately wrong q that the estimators' tests use
+from test_estimators import model, off_posterior  # noqa: F401  (model is a fixture)
 
 
 def test_one_draw_is_the_elbo_of_the_vae_at_the_same_draw():
