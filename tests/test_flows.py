@@ -12,6 +12,8 @@ from vae_helpers import VAE, iwae_bound, log_likelihood, mlp
 from vae_helpers.flows import AffineCoupling, FlowEncoding, alternating_masks
 from vae_helpers.lightning import drawn_codes
 
+from test_models import terms_and_their_draw
+
 
 def random_flow(d, num_layers=3, context_dim=None, seed=0):
     """A flow in float64 whose layers are far from the identity: the zero-initialised last layers redrawn."""
@@ -122,11 +124,7 @@ def flow_vae(context_features=0):
 def test_a_flow_vae_trains_end_to_end(context_features):
     model = flow_vae(context_features)
     x = torch.bernoulli(torch.rand(6, 1, 28, 28))
-    torch.manual_seed(1)
-    terms = model.loss_terms(x)
-    torch.manual_seed(1)
-    q = model.encode(x)
-    z = q.rsample()
+    terms, q, z = terms_and_their_draw(model, x, seed=1)
     # no closed-form KL for a flow: the rate is log q(z|x) - log p(z) at the draw the distortion used
     torch.testing.assert_close(terms["rate"], q.log_prob(z) - model.prior.log_prob(z))
     with drawn_codes(model):

@@ -133,6 +133,15 @@ def test_hook_names_skip_module_checks_but_modules_still_register():
     assert "extra" in model._modules and "scale" in model._parameters
 
 
+def terms_and_their_draw(model, x, seed):
+    """``model.loss_terms(x)``, and q(z|x) with the draw z those terms used (the same seed before each)."""
+    torch.manual_seed(seed)
+    terms = model.loss_terms(x)
+    torch.manual_seed(seed)
+    q = model.encode(x)
+    return terms, q, q.rsample()
+
+
 class MixturePrior(torch.nn.Module):
     """Two Gaussians in 2-D: a prior with no closed-form KL to q."""
 
@@ -147,11 +156,7 @@ def test_parts_plug_in_without_editing_the_model():
     model = VAE(latent_dim=2, encoder=encoder, decoder=decoder, prior=MixturePrior())
     assert model.encoder is encoder and model.decoder is decoder
     x = images(5)
-    torch.manual_seed(0)
-    terms = model.loss_terms(x)
-    torch.manual_seed(0)
-    q = model.encode(x)
-    z = q.rsample()
+    terms, q, z = terms_and_their_draw(model, x, seed=0)
     # no closed form for a mixture prior: the rate is log q(z|x) - log p(z) at the draw the distortion used
     torch.testing.assert_close(terms["rate"], q.log_prob(z) - model.prior.log_prob(z))
     torch.testing.assert_close(terms["distortion"], -model.decode(z).log_prob(x))

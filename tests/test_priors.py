@@ -8,6 +8,8 @@ from torch.distributions import Categorical, Independent, MixtureSameFamily, Nor
 from vae_helpers import VAE, mlp
 from vae_helpers.priors import MixturePrior, StandardNormal, VampPrior, initial_pseudo_inputs
 
+from test_models import terms_and_their_draw
+
 
 def images(n=6):
     return torch.bernoulli(torch.rand(n, 1, 28, 28))
@@ -106,11 +108,7 @@ def test_vamp_prior_shares_the_encoder_and_trains_with_the_vae():
                                                            + sum(p.numel() for p in model.decoder.parameters())
                                                            + 5 * 784)
     x = images()
-    torch.manual_seed(0)
-    terms = model.loss_terms(x)
-    torch.manual_seed(0)
-    q = model.encode(x)
-    z = q.rsample()
+    terms, q, z = terms_and_their_draw(model, x, seed=0)
     torch.testing.assert_close(terms["rate"], q.log_prob(z) - model.prior.log_prob(z))
     terms["loss"].mean().backward()
     assert model.p_z.free.grad is not None and model.p_z.free.grad.abs().sum() > 0
