@@ -224,3 +224,70 @@ def test_elbo_surgery_with_fewer_draws_estimates_the_same_split():
     assert abs(part.mutual_information + part.marginal_kl - part.average_kl) < 4 * part.std_error
     with pytest.raises(ValueError, match="num_draws"):
         elbo_surgery(mu, logvar, num_draws=2001)
+
+
+# --- elbo_surgery with a prior other than N(0, I) (lesson 13) ------------------------------------------
+
+def gaussian_prior(mean, std, d):
+    return torch.distributions.Independent(torch.distributions.Normal(torch.full((d,), float(mean), dtype=torch.float64),
+                                                                      torch.full((d,), float(std), dtype=torch.float64)), 1)
+
+
+def test_elbo_surgery_with_the_standard_normal_given_is_the_default():
+    mu, logvar = gaussian_codes(300, 3, spread=1.0, std=0.4)
+    default = elbo_surgery(mu, logvar, seed=3, num_draws=200)
+    given = elbo_surgery(mu, logvar, seed=3, num_draws=200, prior=gaussian_prior(0, 1, 3))
+    for field in ("average_kl", "mutual_information", "marginal_kl", "std_error", "marginal_kl_se"):
+        assert getattr(given, field) == pytest.approx(getattr(default, field), rel=1e-10, abs=1e-12)
+
+
+def test_elbo_surgery_with_a_wider_gaussian_prior_matches_closed_forms():
+    # mu ~ N(0, a^2 I), q(z|x) = N(mu, s^2 I): qbar tends to N(0, v I), v = a^2 + s^2; against p = N(0, c^2 I),
+    # KL(qbar || p) = D/2 (v / c^2 - 1 - log(v / c^2)); I(x; z) does not depend on the prior
+    d, a, s, c = 2, 1.0, 0.5, 2.0
+    mu, logvar = gaussian_codes(3000, d, spread=a, std=s)
+    parts = elbo_surgery(mu, logvar, num_samples=2, seed=10, prior=gaussian_prior(0, c, d))
+    v = a ** 2 + s ** 2
+    mutual_information = d / 2 * math.log(v / s ** 2)
+    marginal_kl = d / 2 * (v / c ** 2 - 1 - math.log(v / c ** 2))
+    assert parts.mutual_information == pytest.approx(mutual_information, abs=0.08)
+    assert parts.marginal_kl == pytest.approx(marginal_kl, abs=0.03)
+    # the closed form of KL(N(mu_n, s^2) || N(0, c^2)), averaged over n
+    closed = (d / 2 * (s ** 2 / c ** 2 - 1 - math.log(s ** 2 / c ** 2)) + (mu ** 2).sum(1) / (2 * c ** 2)).mean()
+    assert parts.average_kl == pytest.approx(closed.item(), rel=1e-9)
+
+
+def test_elbo_surgery_with_the_aggregate_as_the_prior_has_no_marginal_kl():
+    # p(z) = qbar(z) itself (a mixture, no closed-form KL): KL(qbar || p) is 0 at every draw, and the
+    # Monte Carlo average KL is all information
+    mu, logvar = gaussian_codes(200, 3, spread=1.0, std=0.3)
+    parts = elbo_surgery(mu, logvar, num_samples=4, seed=1, prior=aggregate_posterior(mu, logvar))
+    assert parts.marginal_kl == pytest.approx(0.0, abs=1e-9) and parts.marginal_kl_se < 1e-9
+    assert parts.average_kl == pytest.approx(parts.mutual_information, abs=1e-9)
+    assert parts.std_error > 0
+
+
+def test_elbo_surgery_with_a_mixture_prior_estimates_its_average_kl():
+    # a two-component mixture prior: the Monte Carlo average KL agrees with a long run of log q(z|x) - log p(z)
+    mu, logvar = gaussian_codes(100, 2, spread=1.0, std=0.5)
+    prior = torch.distributions.MixtureSameFamily(
+        torch.distributions.Categorical(probs=torch.tensor([0.3, 0.7], dtype=torch.float64)),
+        torch.distributions.Independent(torch.distributions.Normal(
+            torch.tensor([[-1.0, 0.0], [1.0, 0.5]], dtype=torch.float64), torch.full((2, 2), 0.8, dtype=torch.float64)), 1))
+    parts = elbo_surgery(mu, logvar, num_samples=50, seed=2, prior=prior)
+    q = torch.distributions.Independent(torch.distributions.Normal(mu, torch.exp(0.5 * logvar)), 1)
+    torch.manual_seed(0)
+    z = q.sample((4000,))
+    reference = (q.log_prob(z) - prior.log_prob(z)).mean().item()
+    assert abs(parts.average_kl - reference) < 4 * parts.std_error + 0.01
+    assert parts.mutual_information + parts.marginal_kl == pytest.approx(parts.average_kl, abs=1e-9)
+
+
+@pytest.mark.parametrize("prior, message", [
+    ("normal", "prior must be a torch.distributions.Distribution"),
+    (gaussian_prior(0, 1, 3), r"event shape \(2,\)"),
+    (torch.distributions.Normal(torch.zeros(2), torch.ones(2)), r"batch shape \(\)"),
+])
+def test_elbo_surgery_refuses_a_prior_that_is_not_one_distribution_over_z(prior, message):
+    with pytest.raises((TypeError, ValueError), match=message):
+        elbo_surgery(torch.zeros(4, 2), torch.zeros(4, 2), prior=prior)

@@ -8,7 +8,8 @@ Encode a data set x_1..x_N to the encodings q_phi(z|x_n) = N(mu_n, diag exp(logv
 - KL per dimension:  (1/N) sum_n KL(q_phi(z_j|x_n) || N(0, 1)); summed over j it is the rate R.
 - the aggregate posterior  qbar(z) = (1/N) sum_n q_phi(z|x_n), a mixture of N Gaussians, with moments
       E[z] = mean_n mu_n,    Cov[z] = Cov_n(mu_n) + mean_n diag exp(logvar_n)   (law of total covariance).
-- ELBO surgery (Hoffman & Johnson, 2016): with x uniform over the N points and z ~ q_phi(z|x),
+- ELBO surgery (Hoffman & Johnson, 2016): with x uniform over the N points and z ~ q_phi(z|x), for any prior
+  p(z) (N(0, I) by default; a learned one, lesson 13, with ``prior=``),
       (1/N) sum_n KL(q_phi(z|x_n) || p(z))  =  I(x; z)  +  KL(qbar(z) || p(z)),
   where I(x; z) = E[log q_phi(z|x) - log qbar(z)] is the mutual information of the data/encoder joint. It is
   at most log N: N data points cannot carry more than log N nats. For a data set drawn from a larger
@@ -21,7 +22,7 @@ import math
 from dataclasses import dataclass
 
 import torch
-from torch.distributions import Categorical, Independent, MixtureSameFamily, Normal
+from torch.distributions import Categorical, Distribution, Independent, MixtureSameFamily, Normal
 
 from . import checks
 from .divergences import kl_terms
@@ -152,7 +153,8 @@ class ELBOSurgery:
     so their sum checks only that estimate; ``std_error`` is its error against the closed form.
     """
 
-    average_kl: float          #: (1/N) sum_n KL(q_phi(z|x_n) || p(z)), in closed form: the rate R
+    average_kl: float          #: (1/N) sum_n KL(q_phi(z|x_n) || p(z)), the rate R: in closed form for a Gaussian
+                               #: prior, else Monte Carlo from the same draws (then equal to the sum of the parts)
     mutual_information: float  #: I(x; z), Monte Carlo; at most log_n
     marginal_kl: float         #: KL(qbar(z) || p(z)), Monte Carlo
     std_error: float           #: standard error of mutual_information + marginal_kl as an estimate of average_kl
@@ -171,7 +173,8 @@ class ELBOSurgery:
 
 @torch.no_grad()
 def elbo_surgery(mu: torch.Tensor, logvar: torch.Tensor, num_samples: int = 1, batch_size: int = 1024,
-                 seed: int | None = None, num_draws: int | None = None) -> ELBOSurgery:
+                 seed: int | None = None, num_draws: int | None = None,
+                 prior: Distribution | None = None) -> ELBOSurgery:
     """Split the average KL into I(x; z) + KL(qbar(z) || p(z)) by Monte Carlo (Hoffman & Johnson, 2016).
 
     mu, logvar: (N, d_z), the encodings of N data points. For every n, ``num_samples`` draws
@@ -186,6 +189,11 @@ def elbo_surgery(mu: torch.Tensor, logvar: torch.Tensor, num_samples: int = 1, b
     the spread of the per-example averages over the m drawn examples, divided by sqrt(m): it counts the
     noise of the draws (and, as it also counts how examples differ, errs on the large side), not how the
     estimates move with another or a larger set of N points.
+
+    ``prior``: p(z), a distribution over z with event shape (d_z,), such as a model's ``prior`` (a learned
+    mixture or the VampPrior, lesson 13); None is N(0, I). Where torch has no closed form for
+    KL(q_phi(z|x_n) || p(z)) (a mixture), ``average_kl`` is the Monte Carlo mean of log q_phi(z|x_n) - log p(z)
+    over the same draws, so the two parts add up to it exactly and ``std_error`` is its own standard error.
     """
     _check_codes(mu, logvar)
     checks.integer("num_samples", num_samples)
@@ -196,32 +204,55 @@ def elbo_surgery(mu: torch.Tensor, logvar: torch.Tensor, num_samples: int = 1, b
         checks.integer("num_draws", num_draws)
         if num_draws > len(mu):
             raise ValueError(f"num_draws must be at most the number of encodings N = {len(mu)}, got {num_draws}")
+    if prior is not None:
+        _check_prior(prior, mu.shape[1])
     mu, logvar = mu.double(), logvar.double()
     g = torch.Generator().manual_seed(seed) if seed is not None else None
-    kl = kl_terms(mu, logvar, torch.zeros_like(mu), torch.zeros_like(mu)).sum(-1)  # (N,), KL(q_phi(z|x_n) || p(z))
     drawn = slice(None) if num_draws is None else torch.randperm(len(mu), generator=g)[:num_draws]
-    mu_d, logvar_d, kl_d = mu[drawn], logvar[drawn], kl[drawn]                # the m encodings drawn from
+    mu_d, logvar_d = mu[drawn], logvar[drawn]                                 # the m encodings drawn from
     eps = torch.randn((num_samples, *mu_d.shape), generator=g, dtype=mu.dtype)
     z = mu_d + torch.exp(0.5 * logvar_d) * eps                                # (S, m, d_z)
     q_zx = Independent(Normal(mu_d, torch.exp(0.5 * logvar_d)), 1)
-    prior = Independent(Normal(torch.zeros_like(mu[0]), torch.ones_like(mu[0])), 1)
-    log_q_zx, log_p = q_zx.log_prob(z), prior.log_prob(z)                     # (S, m)
+    if prior is None:
+        kl = kl_terms(mu, logvar, torch.zeros_like(mu), torch.zeros_like(mu)).sum(-1)  # (N,), KL(q_phi(z|x_n) || p(z))
+        prior = Independent(Normal(torch.zeros_like(mu[0]), torch.ones_like(mu[0])), 1)
+    else:
+        try:  # a Gaussian prior: KL(q_phi(z|x_n) || p(z)) in closed form, (N,)
+            kl = torch.distributions.kl_divergence(Independent(Normal(mu, torch.exp(0.5 * logvar)), 1), prior).double()
+        except NotImplementedError:  # a mixture: no closed form; the Monte Carlo mean over the same draws below
+            kl = None
+    log_q_zx, log_p = q_zx.log_prob(z), prior.log_prob(z).double()           # (S, m)
     log_q = _log_aggregate_density(z.reshape(-1, mu.shape[1]), mu, logvar, batch_size).view(num_samples, -1)
+    kl_d = kl[drawn] if kl is not None else None
     # per draw, (log q(z|x) - log p(z)) - KL_n has mean zero: its spread sets the error of the sum; drawing
-    # from only m encodings adds how KL_n varies between them, so then KL_n is not taken off
-    residual = (log_q_zx - log_p - (kl_d if num_draws is None else 0)).mean(0)
+    # from only m encodings adds how KL_n varies between them, so then KL_n is not taken off; without a
+    # closed form there is no KL_n, and the spread is that of the Monte Carlo estimate itself
+    offset = kl_d if (kl_d is not None and num_draws is None) else 0
+    residual = (log_q_zx - log_p - offset).mean(0)
     information, marginal = (log_q_zx - log_q).mean(0), (log_q - log_p).mean(0)   # (m,), per example
+    average_kl = kl.mean().item() if kl is not None else (log_q_zx - log_p).mean().item()
 
     def std_error(t):
         return (t.std() / math.sqrt(len(t))).item() if len(t) > 1 else float("nan")
 
-    return ELBOSurgery(average_kl=kl.mean().item(), mutual_information=information.mean().item(),
+    return ELBOSurgery(average_kl=average_kl, mutual_information=information.mean().item(),
                        marginal_kl=marginal.mean().item(), std_error=std_error(residual),
                        log_n=math.log(len(mu)), n=len(mu), mutual_information_se=std_error(information),
                        marginal_kl_se=std_error(marginal))
 
 
 # --- argument checks -----------------------------------------------------------------------------------
+
+
+def _check_prior(prior, d_z: int) -> None:
+    """p(z), a torch distribution over z with event shape (d_z,)."""
+    if not isinstance(prior, Distribution):
+        raise TypeError(f"prior must be a torch.distributions.Distribution over z (a model's .prior), or None for "
+                        f"N(0, I), got {type(prior).__name__}")
+    if tuple(prior.batch_shape) != () or tuple(prior.event_shape) != (d_z,):
+        raise ValueError(f"prior must be one distribution over z of shape ({d_z},) (batch shape (), event shape "
+                         f"({d_z},)), got batch shape {tuple(prior.batch_shape)} and event shape "
+                         f"{tuple(prior.event_shape)}")
 
 
 def _check_codes(mu, logvar) -> None:
