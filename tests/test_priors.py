@@ -179,3 +179,11 @@ def test_free_bits_name_what_a_mixture_prior_lacks():
     model.train()
     with pytest.raises(TypeError, match="free bits need the KL of each latent dimension .* p is a MixtureSameFamily"):
         model.loss_terms(images(3))
+
+
+def test_the_repr_names_the_number_of_components():
+    # fit_cached's key reads repr(model): priors of other sizes must give other keys
+    assert "num_components=3" in repr(MixturePrior(2, 3)) and repr(MixturePrior(2, 3)) != repr(MixturePrior(2, 4))
+    encoder = mlp([784, 8, 4])
+    assert "num_components=5" in repr(VampPrior(encoder, torch.rand(5, 1, 28, 28)))
+    assert repr(VampPrior(encoder, torch.rand(5, 1, 28, 28))) != repr(VampPrior(encoder, torch.rand(6, 1, 28, 28)))

@@ -70,6 +70,11 @@ class MixturePrior(nn.Module):
     def forward(self) -> MixtureSameFamily:
         return gaussian_mixture(self.logits, self.mu, self.logvar)
 
+    def extra_repr(self) -> str:
+        # in the repr, so that fit_cached's key (which reads repr(model)) tells mixtures of other sizes apart
+        k, d = self.mu.shape
+        return f"latent_dim={d}, num_components={k}"
+
 
 class VampPrior(nn.Module):
     """The VampPrior: p(z) = (1/K) sum_k q_phi(z | u_k), the mixture of the encoder's encodings of K
@@ -122,6 +127,11 @@ class VampPrior(nn.Module):
     def forward(self) -> MixtureSameFamily:
         mu, logvar = self.components()
         return gaussian_mixture(torch.zeros(len(mu), dtype=mu.dtype, device=mu.device), mu, logvar)
+
+    def extra_repr(self) -> str:
+        # in the repr, so that fit_cached's key (which reads repr(model)) tells VampPriors of other K apart
+        return (f"num_components={len(self.free)}, input_shape={tuple(self.free.shape[1:])}, "
+                f"unit_interval={self.unit_interval}")
 
     def _check_encoder_output(self) -> None:
         k = len(self.free)
