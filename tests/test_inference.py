@@ -158,3 +158,45 @@ def test_bad_input_is_named(model):
         AmortizedEncoder(3, 2).encode(torch.zeros(4, 5, dtype=torch.float64))
     with pytest.raises(ValueError, match="model_params must be tensors with requires_grad=True"):
         fit_amortized(model, AmortizedEncoder(3, 2), x, steps=1, model_params=[model.W])
+
+
+# --- the best q within a flow family --------------------------------------------------------------
+
+
+def test_fit_flow_context_raises_the_elbo_and_leaves_the_model_alone():
+    from vae_helpers import VAE
+    from vae_helpers.estimators import elbo
+    from vae_helpers.flows import FlowEncoding
+    from vae_helpers.inference import fit_flow_context
+    torch.manual_seed(0)
+    vae = VAE(latent_dim=2, hidden=(32,), encoding=FlowEncoding(2, num_layers=2, hidden=(8,)))
+    with torch.no_grad():  # coupling layers that bend: the family is more than the base Gaussians
+        for net in vae.encoding.conditioners:
+            net[-1].weight.normal_(0, 0.3)
+    x = torch.bernoulli(torch.rand(6, 1, 28, 28, generator=torch.Generator().manual_seed(1)))
+    before = {name: p.detach().clone() for name, p in vae.named_parameters()}
+    torch.manual_seed(2)
+    start = elbo(vae, x, k=2000).detach()
+    fit = fit_flow_context(vae, x, steps=150, lr=0.05, num_samples=8, seed=0)
+    torch.manual_seed(3)
+    end = elbo(vae, x, k=2000, q=fit.q).detach()
+    assert fit.elbo_trace.shape == (150, 6) and fit.q.batch_shape == (6,)
+    assert (end > start + 1.0).all(), (start, end)  # an untrained encoder is far from each digit's best q
+    for name, p in vae.named_parameters():
+        assert torch.equal(p, before[name]) and p.grad is None, name
+    # seeded: the same call gives the same q
+    again = fit_flow_context(vae, x, steps=150, lr=0.05, num_samples=8, seed=0)
+    z = torch.randn(6, 2)
+    torch.testing.assert_close(again.q.log_prob(z), fit.q.log_prob(z))
+
+
+def test_fit_flow_context_needs_a_flow_model():
+    from vae_helpers import VAE
+    from vae_helpers.inference import fit_flow_context
+    x = torch.rand(2, 1, 28, 28)
+    with pytest.raises(TypeError, match="encoding is a flows.FlowEncoding"):
+        fit_flow_context(VAE(latent_dim=2, hidden=(8,)), x)
+    from vae_helpers.flows import FlowEncoding
+    vae = VAE(latent_dim=2, hidden=(8,), encoding=FlowEncoding(2, num_layers=2, hidden=(4,)))
+    with pytest.raises(ValueError, match="steps must be an integer >= 1"):
+        fit_flow_context(vae, x, steps=0)

@@ -213,3 +213,57 @@ def test_dreg_trains_a_vae_and_refuses_bad_arguments():
         dreg_objective(model, xl, 4)  # the model's exact posterior, a MultivariateNormal
     with pytest.raises(TypeError, match="q must be a torch.distributions.Distribution"):
         dreg_objective(model, xl, 4, q=(0.0, 1.0))
+
+
+# --- a VAE trained on IWAE_k ------------------------------------------------------------------------
+
+
+def test_iwae_vae_loss_is_minus_iwae_k_at_the_same_draws():
+    from vae_helpers.iwae import IWAEVAE
+    torch.manual_seed(0)
+    vae = IWAEVAE(k=6, latent_dim=3, hidden=(16,))
+    x = torch.bernoulli(torch.rand(5, 1, 28, 28))
+    torch.manual_seed(4)
+    terms = vae.loss_terms(x)
+    torch.manual_seed(4)
+    expected = iwae_objective(log_importance_weights(vae, x, k=6))
+    torch.testing.assert_close(terms["loss"], -expected)
+    torch.testing.assert_close(terms["iwae"], expected)
+    # the rate is the closed-form KL, and the ELBO is below IWAE_6 for every digit here
+    torch.testing.assert_close(terms["rate"], kl_divergence(vae.encode(x), vae.prior))
+    torch.testing.assert_close(terms["elbo"], -(terms["distortion"] + terms["rate"]))
+    # k = 1: the ELBO with the rate at the draw, i.e. the plain VAE with kl="mc" at the same weights
+    torch.manual_seed(0)
+    one = IWAEVAE(k=1, latent_dim=3, hidden=(16,))
+    torch.manual_seed(0)
+    plain = VAE(latent_dim=3, hidden=(16,), kl="mc")
+    torch.manual_seed(9)
+    a = one.loss_terms(x)["loss"]
+    torch.manual_seed(9)
+    torch.testing.assert_close(a, plain.loss_terms(x)["loss"])
+
+
+def test_iwae_vae_dreg_has_the_same_value_and_trains():
+    from vae_helpers.iwae import IWAEVAE
+    torch.manual_seed(0)
+    vae = IWAEVAE(k=4, gradient="dreg", latent_dim=2, hidden=(8,))
+    x = torch.bernoulli(torch.rand(3, 1, 28, 28))
+    torch.manual_seed(1)
+    loss = vae.loss_terms(x)["loss"]
+    torch.manual_seed(1)
+    torch.testing.assert_close(loss, -iwae_objective(log_importance_weights(vae, x, k=4)))
+    loss.mean().backward()
+    assert all(p.grad is not None for p in vae.encoder.parameters())
+    assert all(p.grad is not None for p in vae.decoder.parameters())
+
+
+def test_iwae_vae_keeps_k_in_its_hyperparameters_and_refuses_bad_arguments():
+    from vae_helpers.iwae import IWAEVAE
+    assert IWAEVAE(k=7, latent_dim=2).hparams["k"] == 7  # so that models trained with other k cache apart
+    with pytest.raises(ValueError, match="k must be an integer >= 1"):
+        IWAEVAE(k=0)
+    with pytest.raises(ValueError, match="gradient must be one of"):
+        IWAEVAE(gradient="score")
+    for bad in (dict(beta=2.0), dict(free_bits=0.5), dict(warmup_steps=10)):
+        with pytest.raises(ValueError, match="no meaning for IWAE_k"):
+            IWAEVAE(**bad)

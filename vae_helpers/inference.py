@@ -11,6 +11,10 @@ so the q with the highest ELBO is the one closest to the posterior. Two ways to 
   trained on the ELBO averaged over a data set; training the model's own parameters at the same time
   is Auto-Encoding Variational Bayes (Kingma & Welling, 2014).
 
+For a model whose encoding is a flow (``flows.FlowEncoding``), ``fit_flow_context`` does the per-data-point
+fit within the flow family: it keeps the trained coupling layers and frees the context h that the encoder
+would give each x, so q ranges over {FlowEncoding(h) : h in R^C} for that x (lesson 12's inference gap).
+
 ``elbo_gradient_samples`` draws single-sample estimates of the ELBO's gradient with the
 reparameterization and with the score-function (REINFORCE) estimator, so their variances can be compared.
 
@@ -140,6 +144,46 @@ def fit_q(model, x: torch.Tensor, family: str = "full", steps: int = 1000, lr: f
     with torch.no_grad():
         fitted = q()
     return VIFit(q=_detached(fitted), elbo_trace=trace)
+
+
+def fit_flow_context(model, x: torch.Tensor, steps: int = 200, lr: float = 0.05, num_samples: int = 8,
+                     seed: int = 0) -> VIFit:
+    """The best q per data point within a VAE's flow family: fit a free context h_n for each x_n.
+
+    The family for x_n is {q_h = model.encoding(h) : h in R^C}, the trained coupling layers (their
+    conditioners fixed) applied to any context h, whose first 2D entries are the base Gaussian's [mu, logvar].
+    Each h_n starts at the encoder's output for x_n and climbs the Monte Carlo ELBO
+    (1/S) sum_s [log p(x_n, z_s) - log q_h(z_s)], z_s ~ q_h, by Adam with a cosine-decaying learning rate,
+    as ``fit_q``; the model's own weights are not changed. x (B, ...); returns the fitted q (batch (B,)).
+    """
+    from .flows import FlowEncoding  # flows imports nothing from here; kept local as only this needs it
+
+    _model_and_batch(model, x)
+    if not isinstance(getattr(model, "encoding", None), FlowEncoding) or not hasattr(model, "encoder"):
+        raise TypeError(f"model must be a VAE whose encoding is a flows.FlowEncoding, so that its q(z|x) is a flow "
+                        f"with a context h; got {type(model).__name__} with encoding "
+                        f"{type(getattr(model, 'encoding', None)).__name__}")
+    model.check_images(x)
+    checks.integer("steps", steps)
+    checks.integer("num_samples", num_samples)
+    checks.number("lr", lr, positive=True)
+    seed = checks.seed("seed", seed)
+    with torch.no_grad():
+        h = nn.Parameter(model.encoder(x.flatten(1)).to(x.dtype).clone())  # (B, C): start at the encoder's
+    optimizer = torch.optim.Adam([h], lr=lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=steps)
+    trace = torch.empty(steps, len(x), dtype=x.dtype)
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        for step in range(steps):
+            value = _log_weights(model, x, num_samples, model.encoding(h)).mean(0)  # the ELBO, from S draws
+            # the gradient for h alone: the model's weights neither move nor collect gradients
+            (grad,) = torch.autograd.grad(-value.sum(), [h])
+            h.grad = grad
+            optimizer.step()
+            schedule.step()
+            trace[step] = value.detach()
+    return VIFit(q=model.encoding(h.detach()), elbo_trace=trace)
 
 
 def _detached(q: Distribution) -> Distribution:
