@@ -23,7 +23,9 @@ The recipe, each choice a known one:
 - Mixed precision: the matrix products run in bfloat16 (``precision="bf16-mixed"``), which CPUs with
   AVX-512 BF16 do in hardware: a training step of this model took 10.3 ms here against 13.6 ms in
   float32. The weights, Adam's state and the loss stay in float32, and the evaluation runs in float32.
-  In a fixed budget, a third more updates is worth more than the digits bfloat16 drops.
+  In a fixed budget, a third more updates is worth more than the digits bfloat16 drops. On a CPU without
+  bfloat16 hardware (AVX2 only) torch emulates it and a step took 7 times as long as in float32 (about 200
+  against 28 ms of CPU, one thread): pass ``--precision 32-true`` there.
 - Learning rate: Adam, a linear warm-up to ``--lr`` over the first 2 % of the budget, then linear decay to zero at the end of the
   budget, scheduled on the clock, not on a step count, so the run ends annealed whatever the machine's
   speed. Linear decay to zero is the schedule Li et al. (2020) found best for budgeted training; the
@@ -38,8 +40,13 @@ The recipe, each choice a known one:
   2016). It trains for the bound the evaluation measures, but every step decodes k draws (k = 5 made a
   step 2.4 times as slow here), so it is off by default: the budgets here go to more ELBO steps.
 
-Options the default recipe leaves off, each a known improvement that costs steps in a fixed budget (the
-per-step costs are the README's to quote once measured on an unloaded machine):
+Options the default recipe leaves off, each a known improvement that costs steps in a fixed budget. The
+cost of a step is given for each as a multiple of an ELBO step of the default model: CPU time per step at
+batch 128, float32, one thread, on a two-core AVX2 machine under load from other jobs. The ELBO step took
+28 to 32 ms of CPU there, so each ratio is good to about 10 %, and the ratios, not the milliseconds, are
+the figures to carry to another machine. From the two saved runs (six times the steps gave 1.05 nats), a
+step r times as costly has to buy about 0.6 ln r nats to pay for itself in a fixed budget. Evaluation is
+not in the budget, but its cost grows too (below).
 
 - ``--estimator dreg`` keeps the objective (IWAE_k; the ELBO at k = 1) and changes only the gradient for
   q's parameters to the doubly reparameterized one (Tucker et al., 2019): the plain IWAE_k gradient's
@@ -50,6 +57,7 @@ per-step costs are the README's to quote once measured on an unloaded machine):
   for the encoder's term, once for the decoder's), so a step costs more than an IWAE_k step. At k = 1 it
   is the ELBO with the path-only gradient for q (the score term dropped). KL warm-up does not apply to
   either estimator. It logs only its loss, -IWAE_k: the bound's value, not the draws' weights, comes back.
+  Step cost: IWAE_2 1.35, IWAE_5 2.4, DReG at k = 1 1.35, DReG at k = 5 3.8.
 - ``--flow-layers L`` (with ``--flow-hidden``) makes q(z|x) a normalizing flow, L affine coupling layers
   on the encoder's Gaussian, each conditioned on the encoder's output (``vae_helpers.flows``). A richer q
   narrows the gap KL(q(z|x) || p(z|x)) between the ELBO and log p(x), and the decoder is then no longer
@@ -57,16 +65,23 @@ per-step costs are the README's to quote once measured on an unloaded machine):
   bound on MNIST falling from 89.9 to 85.1 nats as planar flow layers go from 0 to 80. The evaluation's
   k = 1000 already closes most of that gap for a diagonal q, so the NLL gains less than the ELBO. Each
   layer is an MLP on (z, h) run on every draw. With a flow the rate is the one-sample estimate
-  log q(z|x) - log p(z), as there is no closed form.
+  log q(z|x) - log p(z), as there is no closed form. Step cost with 64 hidden units: 2 layers 1.1,
+  4 layers 1.2, 4 layers with IWAE_5 3.2; evaluation 1.4 times as long with 4 layers.
 - ``--prior mog`` (a mixture of K diagonal Gaussians, learned) or ``--prior vamp`` (the VampPrior: the
   mixture of the encodings of K learned pseudo-inputs, started at K training images (grey values) drawn with
   ``--seed``), K = ``--prior-components`` (default 500, the K of Tomczak and Welling, 2018). N(0, I)
   over-regularizes: the ELBO's optimal prior is the aggregate posterior (1/N) sum_n q(z|x_n), which the
   VampPrior approximates with K pseudo-inputs in place of N images. Tomczak and Welling report 85.57 nats
-  for a one-layer VAE with the VampPrior, against 86.76 for the one-layer VAE of Burda et al. The
+  for a one-layer VAE with the VampPrior, against 86.76 for the one-layer VAE of Burda et al. (other
+  networks, trained for thousands of epochs). The
   VampPrior encodes its K pseudo-inputs at every step, as many rows as K images through the encoder, and
   log p(z) is a logsumexp over K components for every draw; a mixture of Gaussians skips the encoder
   pass. The rate is then the one-sample estimate log q(z|x) - log p(z), and KL warm-up applies to it.
+  Step cost: mixture of Gaussians K = 50 1.0, K = 100 1.25, K = 500 2.6; VampPrior K = 100 1.5, K = 500
+  4.8. Scoring k = 1000 draws under K components makes the evaluation slower as well: 3.3 times as
+  long with the K = 100 mixture and 12 times with the K = 500 VampPrior (hours for the 10,000 digits),
+  and the evaluation takes its draws in smaller chunks so that the (draws, images, K, D) array stays
+  near a gigabyte (the same estimate; with N(0, I) the chunks are as before).
 
 The evaluation is the same for every option: ``log_likelihood`` draws from the model's own q(z|x) (the
 flow, if any) and scores each draw under the model's own p(z) (the mixture, if any).
@@ -265,6 +280,17 @@ def evaluation_batches(images: torch.Tensor, live: bool, batch_size: int = 100):
     return tqdm(images.split(batch_size), desc="evaluating", unit="batch", disable=not live, dynamic_ncols=True)
 
 
+def evaluation_chunk(k: int, latent_dim: int, components: int | None, batch_size: int = 100) -> int:
+    """How many of the k draws the evaluation scores at once: 1000 (all of them, for k <= 1000) with N(0, I);
+    with a K-component mixture prior, few enough that log p(z)'s (draws, batch, K, D) array holds at most
+    250 million numbers (a gigabyte in float32). The estimate is the same either way: the chunks are combined
+    by logsumexp (``log_likelihood``)."""
+    chunk = min(k, 1000)
+    if components:
+        chunk = min(chunk, max(1, 250_000_000 // (batch_size * components * latent_dim)))
+    return chunk
+
+
 def positive(kind):
     def parse(text):
         value = kind(text)
@@ -363,7 +389,7 @@ def main(argv=None) -> dict:
     torch.manual_seed(args.seed + 1)
     device = "cuda" if args.accelerator != "cpu" and torch.cuda.is_available() else "cpu"
     result = log_likelihood(model.to(device), evaluation_batches(test, live=live), k=args.k, batch_size=100,
-                            chunk_size=min(args.k, 1000))
+                            chunk_size=evaluation_chunk(args.k, args.latent_dim, args.prior_components))
     eval_seconds = time.monotonic() - start
     print(f"test: {result} (evaluation {eval_seconds / 60:.2f} min)")
     figures = dict(nll_nats=round(result.nll_nats, 2), neg_elbo_nats=round(result.neg_elbo_nats, 2),

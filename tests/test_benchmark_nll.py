@@ -152,6 +152,12 @@ def test_a_flow_and_a_mixture_prior_are_evaluated_with_their_own_densities():
     assert abs(nll_grid_standard - nll_grid) > 2.0  # the check above could tell the two priors apart
 
 
+def test_evaluation_chunks_are_smaller_only_for_a_mixture_prior():
+    assert [nll.evaluation_chunk(k, 50, None) for k in (10, 1000, 5000)] == [10, 1000, 1000]  # as before
+    assert nll.evaluation_chunk(1000, 50, 500) == 100 and nll.evaluation_chunk(1000, 50, 100) == 500
+    assert nll.evaluation_chunk(1000, 50, 10) == 1000 and nll.evaluation_chunk(1000, 5000, 60_000) == 1
+
+
 def run_benchmark(tmp_path, *options):
     """The benchmark in this process, with a 0.3-second budget, a tiny model and 10 test images."""
     out = tmp_path / "nll.json"
