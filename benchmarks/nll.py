@@ -80,8 +80,8 @@ not in the budget, but its cost grows too (below).
   Step cost: mixture of Gaussians K = 50 1.0, K = 100 1.25, K = 500 2.6; VampPrior K = 100 1.5, K = 500
   4.8; VampPrior K = 100 with 2 flow layers 1.4 to 1.9, with IWAE_5 4.5 to 5.8 (the ELBO step took 23 ms
   of CPU in that later measurement, 28 to 32 in the others). Scoring k = 1000 draws under K components
-  makes the evaluation slower as well: 3.3 times as long with the K = 100 mixture and 12 times with the K = 500 VampPrior (hours for the 10,000 digits),
-  and the evaluation takes its draws in smaller chunks so that the (draws, images, K, D) array stays
+  makes the evaluation slower as well: 3.3 times as long with the K = 100 mixture and 12 times with the
+  K = 500 VampPrior (hours for the 10,000 digits), and the evaluation takes its draws in smaller chunks so that the (draws, images, K, D) array stays
   near a gigabyte (the same estimate; with N(0, I) the chunks are as before).
 
 The evaluation is the same for every option: ``log_likelihood`` draws from the model's own q(z|x) (the

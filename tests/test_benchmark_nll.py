@@ -54,7 +54,8 @@ def test_iwae_logs_the_elbo_of_the_same_draws():
     terms = model.loss_terms(x)
     torch.testing.assert_close(terms["loss"], -terms["elbo"])  # IWAE_1 is the one-draw ELBO
     torch.testing.assert_close(terms["elbo"], -(terms["distortion"] + terms["rate"]))
-    with torch.no_grad():  # over many draws the distortion is E_q[-log p(x|z)]: 4,000 copies of the batch at once (standard error about 0.1 nats)
+    # over many draws the distortion is E_q[-log p(x|z)]: 4,000 copies of the batch at once (standard error ~0.1 nats)
+    with torch.no_grad():
         draws = model.loss_terms(x.repeat(4_000, 1, 1, 1))["distortion"].view(4_000, 4).mean(0)
         reference = -model.decode(model.encode(x).sample((4_000,))).log_prob(x).mean(0)
     torch.testing.assert_close(draws, reference, rtol=0, atol=0.5)
