@@ -16,6 +16,7 @@ One module per idea, named as in the lessons:
 - :mod:`~vae_helpers.autoregressive`: an autoregressive p(x|z) (MADE), the decoder that can ignore z.
 - :mod:`~vae_helpers.flows`: affine coupling flows for q(z|x) (``FlowEncoding``).
 - :mod:`~vae_helpers.objectives`: Monte Carlo KL, KL warm-up, free bits and IWAE_k, the variants of the loss.
+- :mod:`~vae_helpers.iwae`: ``IWAEVAE``, the VAE trained on IWAE_k (or with DReG gradients) instead of the ELBO.
 - :mod:`~vae_helpers.lightning`: the Lightning steps, logging and checkpoint checks the models share.
 - :mod:`~vae_helpers.estimators`: the ELBO, the importance-weighted bound and log p(x).
 - :mod:`~vae_helpers.training`: ``fit``, one quiet, seeded call to train (and ``fit_cached``).
