@@ -56,8 +56,10 @@ not in the budget, but its cost grows too (below).
   so it is refused with a flow; ``vae_helpers.objectives.dreg_objective`` decodes the k draws twice (once
   for the encoder's term, once for the decoder's), so a step costs more than an IWAE_k step. At k = 1 it
   is the ELBO with the path-only gradient for q (the score term dropped). KL warm-up does not apply to
-  either estimator. It logs only its loss, -IWAE_k: the bound's value, not the draws' weights, comes back.
-  Step cost: IWAE_2 1.35, IWAE_5 2.4, DReG at k = 1 1.35, DReG at k = 5 3.8.
+  either estimator. Both are the course's ``vae_helpers.iwae.IWAEVAE``, which with DReG also decodes k
+  fresh draws, without gradient, for the distortion it logs.
+  Step cost: IWAE_2 1.35, IWAE_5 2.4; DReG at k = 1 1.8 and at k = 5 5.5, that extra decode included (measured
+  on an otherwise idle machine; without it they were 1.35 and 3.8).
 - ``--flow-layers L`` (with ``--flow-hidden``) makes q(z|x) a normalizing flow, L affine coupling layers
   on the encoder's Gaussian, each conditioned on the encoder's output (``vae_helpers.flows``). A richer q
   narrows the gap KL(q(z|x) || p(z|x)) between the ELBO and log p(x), and the decoder is then no longer
@@ -102,57 +104,13 @@ import torch
 from tqdm import tqdm
 
 from vae_helpers import VAE, MNISTDataModule, MixturePrior, VampPrior, checks, fit, log_likelihood, mlp
-from vae_helpers.divergences import sample_with_log_prob
 from vae_helpers.flows import FlowEncoding
-from vae_helpers.lightning import drawn_codes
-from vae_helpers.objectives import dreg_objective, iwae_objective
+from vae_helpers.iwae import IWAEVAE
 from vae_helpers.priors import initial_pseudo_inputs
 
 #: the priors p(z) and the gradient estimators of the IWAE_k objective that ``--prior`` and ``--estimator`` take
 PRIORS = ("standard", "mog", "vamp")
 ESTIMATORS = ("iwae", "dreg")
-
-
-class IWAE(VAE):
-    """A VAE trained on minus the importance-weighted bound, -IWAE_k = -log (1/k) sum_i w_i with
-    w_i = p(x|z_i) p(z_i) / q(z_i|x), z_i ~ q(z|x), instead of the negative ELBO (Burda et al., 2016).
-
-    Any q (a flow too) and any prior: the weights use the model's own ``encode`` and ``prior``. The logged
-    terms come from the same k draws: elbo = mean_i log w_i, distortion = -mean_i log p(x|z_i) and
-    rate = mean_i [log q(z_i|x) - log p(z_i)], so elbo = -(distortion + rate). KL warm-up does not apply.
-    """
-
-    def __init__(self, k_train: int = 5, **kwargs):
-        if isinstance(k_train, bool) or not isinstance(k_train, int) or k_train < 1:
-            raise ValueError(f"k_train must be an integer >= 1, got {k_train!r}")
-        super().__init__(**kwargs)
-        self.k_train = k_train
-
-    def loss_terms(self, x):
-        q = self.encode(x)
-        z, log_q = sample_with_log_prob(q, (self.k_train,))   # (k, B, D), (k, B): the draws log_likelihood makes
-        with drawn_codes(self):                                # a non-finite z is the loss check's to report
-            log_px_z = self.decode(z).log_prob(x)              # (k, B)
-        log_pz = self.prior.log_prob(z)                        # (k, B)
-        log_w = log_px_z + log_pz - log_q
-        distortion, rate = -log_px_z.mean(0), (log_q - log_pz).mean(0)
-        return {"loss": -iwae_objective(log_w), "elbo": -(distortion + rate), "rate": rate, "distortion": distortion}
-
-
-class DReG(IWAE):
-    """IWAE_k with the doubly reparameterized gradient for q's parameters (Tucker et al., 2019),
-    ``vae_helpers.objectives.dreg_objective``: the loss is -IWAE_k, the gradient for the decoder and the
-    prior is IWAE's, the encoder's is sum_i wbar_i^2 (d log w_i / d z_i)(d z_i / d phi).
-
-    It logs the loss only: ``dreg_objective`` returns the bound, not the draws' log-weights, and
-    recomputing them for the log would cost another k decodes a step. q must be the diagonal Gaussian.
-    """
-
-    terms = ("loss",)
-    loss_parts = ("loss",)
-
-    def loss_terms(self, x):
-        return {"loss": -dreg_objective(self, x, self.k_train)}
 
 
 def build_model(latent_dim: int = 50, hidden=(500, 500), activation: str = "tanh", lr: float = 2e-3,
@@ -162,7 +120,7 @@ def build_model(latent_dim: int = 50, hidden=(500, 500), activation: str = "tanh
     """The benchmark's model for one choice of the options (see the module docstring).
 
     k_train = 1 with ``estimator="iwae"`` is the course's ``VAE`` on the ELBO (with KL warm-up); k_train > 1,
-    or ``estimator="dreg"``, trains on IWAE_k (``IWAE``, ``DReG``). ``flow_layers`` > 0 gives q(z|x) that many
+    or ``estimator="dreg"``, trains on IWAE_k (``vae_helpers.iwae.IWAEVAE``, without warm-up). ``flow_layers`` > 0 gives q(z|x) that many
     affine coupling layers with conditioners of widths ``flow_hidden``. ``prior`` is ``"standard"`` N(0, I),
     ``"mog"`` a learned mixture of ``prior_components`` Gaussians, or ``"vamp"`` the VampPrior with that many
     pseudo-inputs, started at images of ``train_images`` (N, 1, 28, 28) drawn with ``seed``. The mixture's
@@ -191,13 +149,14 @@ def build_model(latent_dim: int = 50, hidden=(500, 500), activation: str = "tanh
         parts["prior"] = VampPrior(parts["encoder"], initial_pseudo_inputs(train_images, prior_components, seed=seed))
     if k_train == 1 and estimator == "iwae":
         return VAE(**settings, **parts)
-    return (DReG if estimator == "dreg" else IWAE)(k_train=k_train, **settings, **parts)
+    settings["warmup_steps"] = 0  # KL warm-up weights the ELBO's rate, which IWAE_k does not split off
+    return IWAEVAE(k=k_train, gradient=estimator, **settings, **parts)
 
 
 def describe(model: VAE) -> str:
     """One line naming the objective, q(z|x) and p(z) of a model that ``build_model`` made."""
-    k = getattr(model, "k_train", 1)
-    objective = f"IWAE_{k} with DReG gradients" if isinstance(model, DReG) else (f"IWAE_{k}" if k > 1 else "ELBO")
+    k, gradient = getattr(model, "k", 1), getattr(model, "gradient", "iwae")
+    objective = f"IWAE_{k} with DReG gradients" if gradient == "dreg" else (f"IWAE_{k}" if k > 1 else "ELBO")
     layers = 0 if model.encoding is None else len(model.encoding.conditioners)
     q = f"flow of {layers} coupling layer{'s' * (layers != 1)}" if layers else "diagonal Gaussian"
     p = type(model.p_z).__name__
@@ -378,11 +337,10 @@ def main(argv=None) -> dict:
                   callbacks=[BudgetSchedule(args.minutes, args.lr), *([BudgetBar(args.minutes)] if live else [])])
     train_seconds = time.monotonic() - start
     epochs = model.global_step / steps_per_epoch
-    logged = "train/elbo" if "train/elbo" in history else "train/loss"  # DReG logs its loss, -IWAE_k, only
+    logged, label = ("train/iwae", f"-IWAE_{args.k_train}") if "train/iwae" in history else ("train/elbo", "-ELBO")
     last = history.dropna(subset=[logged]).iloc[-1] if logged in history else None
-    label, sign = ("-ELBO", -1) if logged == "train/elbo" else (f"-IWAE_{args.k_train}", 1)
     print(f"trained {train_seconds / 60:.2f} min: {epochs:.1f} epochs, {model.global_step} steps"
-          + (f"; last full epoch's train {label} {sign * last[logged]:.2f} nats" if last is not None else ""), flush=True)
+          + (f"; last full epoch's train {label} {-last[logged]:.2f} nats" if last is not None else ""), flush=True)
 
     # the course's test set: binarized once, with the seed the lessons use, whatever --seed trained with
     test = MNISTDataModule(binarize="dynamic", seed=0).tensors("test")[0][: args.test_images]

@@ -35,35 +35,9 @@ def test_schedule_rejects_bad_arguments(kwargs, message):
         nll.BudgetSchedule(**kwargs)
 
 
-def test_iwae_objective_is_minus_the_importance_weighted_bound():
-    torch.manual_seed(0)
-    model = nll.IWAE(k_train=8, latent_dim=3, hidden=(16,))
-    x = (torch.rand(5, 1, 28, 28) < 0.3).float()
-    torch.manual_seed(1)
-    loss = model.loss_terms(x)["loss"]
-    torch.manual_seed(1)
-    log_w = log_importance_weights(model, x, 8)
-    torch.testing.assert_close(loss, -(torch.logsumexp(log_w, 0) - math.log(8)))
-    assert loss.shape == (5,) and loss.requires_grad
-
-
-def test_iwae_logs_the_elbo_of_the_same_draws():
-    torch.manual_seed(0)
-    model = nll.IWAE(k_train=1, latent_dim=3, hidden=(16,))
-    x = (torch.rand(4, 1, 28, 28) < 0.3).float()
-    terms = model.loss_terms(x)
-    torch.testing.assert_close(terms["loss"], -terms["elbo"])  # IWAE_1 is the one-draw ELBO
-    torch.testing.assert_close(terms["elbo"], -(terms["distortion"] + terms["rate"]))
-    # over many draws the distortion is E_q[-log p(x|z)]: 4,000 copies of the batch at once (standard error ~0.1 nats)
-    with torch.no_grad():
-        draws = model.loss_terms(x.repeat(4_000, 1, 1, 1))["distortion"].view(4_000, 4).mean(0)
-        reference = -model.decode(model.encode(x).sample((4_000,))).log_prob(x).mean(0)
-    torch.testing.assert_close(draws, reference, rtol=0, atol=0.5)
-
-
 def test_iwae_rejects_bad_k():
     with pytest.raises(ValueError, match="k_train"):
-        nll.IWAE(k_train=0)
+        nll.build_model(k_train=0, estimator="dreg")
 
 
 @pytest.mark.parametrize("options", [dict(flow_layers=2, flow_hidden=(8,)), dict(prior="mog", prior_components=3),
@@ -83,7 +57,6 @@ def test_iwae_with_a_flow_or_a_mixture_prior_is_the_bound_of_the_models_own_q_an
     torch.manual_seed(1)
     log_w = log_importance_weights(model, x, 6)
     torch.testing.assert_close(terms["loss"], -(torch.logsumexp(log_w, 0) - math.log(6)))
-    torch.testing.assert_close(terms["elbo"], log_w.mean(0))
     torch.testing.assert_close(terms["elbo"], -(terms["distortion"] + terms["rate"]))
 
 
@@ -94,7 +67,7 @@ def test_dreg_has_the_value_of_iwae_and_its_decoder_gradient():
     iwae = nll.build_model(latent_dim=3, hidden=(16,), k_train=5)
     dreg = nll.build_model(latent_dim=3, hidden=(16,), k_train=5, estimator="dreg")
     dreg.load_state_dict(iwae.state_dict())
-    assert type(dreg) is nll.DReG and dreg.terms == ("loss",)
+    assert (dreg.k, dreg.gradient, iwae.gradient) == (5, "dreg", "iwae")
     x = (torch.rand(6, 1, 28, 28) < 0.3).float()
     grads = {}
     for name, model in (("iwae", iwae), ("dreg", dreg)):
