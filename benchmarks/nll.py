@@ -105,12 +105,12 @@ from tqdm import tqdm
 
 from vae_helpers import VAE, MNISTDataModule, MixturePrior, VampPrior, checks, fit, log_likelihood, mlp
 from vae_helpers.flows import FlowEncoding
-from vae_helpers.iwae import IWAEVAE
+from vae_helpers.iwae import GRADIENTS, IWAEVAE
 from vae_helpers.priors import initial_pseudo_inputs
 
 #: the priors p(z) and the gradient estimators of the IWAE_k objective that ``--prior`` and ``--estimator`` take
 PRIORS = ("standard", "mog", "vamp")
-ESTIMATORS = ("iwae", "dreg")
+ESTIMATORS = GRADIENTS
 
 
 def build_model(latent_dim: int = 50, hidden=(500, 500), activation: str = "tanh", lr: float = 2e-3,

@@ -45,19 +45,17 @@ from pathlib import Path
 import nbformat
 
 from colab import LINK, colab_url, link_line
+# the tags and points the checker reads, from the one place that defines them
+from vae_helpers.check_exercises import ANSWER_TAG, CHECK_TAG, POINTS, SOLUTION_TAG, WORKED_SOLUTION
 
 ROOT = Path(__file__).resolve().parent.parent
 LESSONS = ROOT / "notebooks"
 EXERCISES = ROOT / "exercises"
-SOLUTION_TAG = "solution"
-SOLUTION_FIRST_LINE = "# Worked solution"
-CHECK_TAG = "check"
+SOLUTION_FIRST_LINE = WORKED_SOLUTION
 CHECK_FIRST_LINE = "# Check"
-STUB_TAG = "exercise"
-LEVELS = ("warm-up", "core", "challenge")
+STUB_TAG = ANSWER_TAG
+LEVELS = tuple(POINTS)
 EXERCISE_HEADING = re.compile(r"### Exercise (\d+)(?: \(([a-z-]+)\))?\s*:\s*(.+)")  # the level is checked below
-#: an exercise's points when graded, by its level
-POINTS = {"warm-up": 1, "core": 2, "challenge": 3}
 #: the student's version of every solution cell; ``nbgrader_config.py`` gives nbgrader the same stub
 STUB = ("# Your solution: write it in this cell, in place of the `raise` line.\n"
         "# The task is in the cell above; the check cell below tells you whether your answer is right.\n"

@@ -38,7 +38,9 @@ from pathlib import Path
 # Kept light on purpose: nbformat and nbclient are imported when a notebook is checked, not with the package.
 
 HEADING = re.compile(r"### Exercise (\d+) \(([a-z-]+)\)\s*:\s*(.+)")
-POINTS = {"warm-up": 1, "core": 2, "challenge": 3}  # used where a cell has no nbgrader points
+#: an exercise's points when graded, by its level (the student copies' nbgrader metadata; used here where a
+#: cell has none)
+POINTS = {"warm-up": 1, "core": 2, "challenge": 3}
 STUB_ERROR = "NotImplementedError"
 ANSWER_TAG, CHECK_TAG, SOLUTION_TAG = "exercise", "check", "solution"
 WORKED_SOLUTION = "# Worked solution"

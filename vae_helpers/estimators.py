@@ -48,7 +48,7 @@ def log_importance_weights(model, x: torch.Tensor, k: int = 1, q: Distribution |
 
 def _log_weights(model, x: torch.Tensor, k: int, q: Distribution) -> torch.Tensor:  # q = q(z|x)
     z, log_q = sample_with_log_prob(q, (k,))  # z_i ~ q(z|x); log q from the noise, exact even for a very narrow q
-    log_px_z = _log_px_z(model, x, z)         # log p(x|z_i), (k, B)
+    log_px_z = log_px_given_z(model, x, z)    # log p(x|z_i), (k, B)
     log_pz = model.prior.log_prob(z)          # log p(z_i), (k, B)
     return log_px_z + log_pz - log_q
 
@@ -239,8 +239,9 @@ def _check_x(model, x) -> None:
         model.check_images(x)
 
 
-def _log_px_z(model, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-    """log p(x|z), (k, B), or an error saying that x does not fit the model (found only once it is scored)."""
+def log_px_given_z(model, x: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """log p(x | z_i) for draws z of shape (k, B, D) and images x of shape (B, ...): a (k, B) tensor, the
+    decoder's p(x|z) scored at x; or an error saying that x does not fit the model (found only once it is scored)."""
     with drawn_codes(model):  # z drawn from q: non-finite values show in the estimate
         px = model.decode(z)
     try:

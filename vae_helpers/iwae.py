@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 
 from . import checks, divergences, objectives
-from .estimators import _log_px_z
+from .estimators import log_px_given_z
 from .divergences import sample_with_log_prob
 from .lightning import drawn_codes
 from .models import VAE
@@ -51,7 +51,7 @@ class IWAEVAE(VAE):
             iwae = objectives.dreg_objective(self, x, self.k, q=q)
             with torch.no_grad():  # the logged distortion, from fresh draws (DReG's own are inside it)
                 z = q.sample((self.k,))
-                distortion = -_log_px_z(self, x, z).mean(0)
+                distortion = -log_px_given_z(self, x, z).mean(0)
         else:
             z, log_q = sample_with_log_prob(q, (self.k,))        # (k, B, D), reparameterized
             with drawn_codes(self):

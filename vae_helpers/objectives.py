@@ -24,7 +24,7 @@ from torch.distributions import Distribution
 
 from . import checks, divergences
 from .divergences import DiagonalNormal
-from .estimators import _log_px_z, _proposal
+from .estimators import log_px_given_z, _proposal
 
 
 def monte_carlo_kl(q: Distribution, p: Distribution, z: torch.Tensor) -> torch.Tensor:
@@ -96,10 +96,10 @@ def dreg_objective(model, x: torch.Tensor, k: int, q: DiagonalNormal | None = No
                         f"{type(q).__name__}")
     z = q.rsample((k,))                                             # (k, B, D), depends on phi through mu, sigma
     q_fixed = DiagonalNormal(q.mu.detach(), q.logvar.detach(), validate_args=False)
-    log_joint = _log_px_z(model, x, z) + model.prior.log_prob(z)    # log p(x, z_i), (k, B)
+    log_joint = log_px_given_z(model, x, z) + model.prior.log_prob(z)  # log p(x, z_i), (k, B)
     log_w = log_joint - q_fixed.log_prob(z)
     z_fixed = z.detach()
-    log_joint_fixed_z = _log_px_z(model, x, z_fixed) + model.prior.log_prob(z_fixed)
+    log_joint_fixed_z = log_px_given_z(model, x, z_fixed) + model.prior.log_prob(z_fixed)
     # the weights' values with log q from the draws' noise (exact even for a very narrow q, divergences)
     log_w_value = (log_joint - q.log_prob(z)).detach()
     wbar = torch.softmax(log_w_value, dim=0)
