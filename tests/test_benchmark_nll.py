@@ -228,8 +228,21 @@ def test_lesson_06_quotes_the_saved_benchmark_figures():
     source = next(c.source for c in lesson.cells if c.cell_type == "code" and "reference_runs = {" in c.source)
     literal = source[source.index("{", source.index("reference_runs = {")):]
     quoted = ast.literal_eval(literal[: literal.index("\n}") + 2])
-    assert set(quoted) == {10, 60}
-    for minutes, figures in quoted.items():
-        saved = json.loads((ROOT / "benchmarks" / "results" / f"nll-{minutes}min.json").read_text())
-        assert saved["minutes"] == minutes and saved["test_images"] == 10_000 and saved["k"] == 1000
-        assert figures == {key: saved[key] for key in figures}, f"lesson 06 misquotes the {minutes}-minute run"
+    results = ROOT / "benchmarks" / "results"
+    assert set(quoted) == {path.stem for path in results.glob("*.json")}, "every saved run is in the table"
+    for name, figures in quoted.items():
+        saved = json.loads((results / f"{name}.json").read_text())
+        assert saved["test_images"] == 10_000 and saved["k"] == 1000
+        assert name.startswith(f"nll-{saved['minutes']:g}min"), f"{name}.json holds a {saved['minutes']}-minute run"
+        recorded = {**saved["recipe"], **saved}  # the figures and the options they were trained with
+        assert figures == {key: recorded.get(key) for key in figures}, f"lesson 06 misquotes {name}.json"
+
+
+def test_the_step_cost_benchmark_times_each_option_against_the_elbo_step():
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "step_cost.py"), "--steps", "3", "--skip", "1",
+                          "--repeats", "1", "--precision", "32-true", "--only", "--k-train 2"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    lines = run.stdout.strip().splitlines()
+    assert lines[-1].startswith("elbo_step_ms=") and float(lines[-1].split("=")[1]) > 0
+    assert any(line.startswith("--k-train 2 ") and " x " in line for line in lines)
