@@ -122,6 +122,8 @@ from vae_helpers.priors import initial_pseudo_inputs
 #: the priors p(z) and the gradient estimators of the IWAE_k objective that ``--prior`` and ``--estimator`` take
 PRIORS = ("standard", "mog", "vamp")
 ESTIMATORS = GRADIENTS
+#: the precisions ``--precision`` takes (Lightning's names)
+PRECISIONS = ("bf16-mixed", "32-true")
 
 
 def build_model(latent_dim: int = 50, hidden=(500, 500), activation: str = "tanh", lr: float = 2e-3,
@@ -300,7 +302,7 @@ def parse_options(argv=None) -> argparse.Namespace:
     parser.add_argument("--prior-components", type=positive(int),
                         help="K, the mixture's components or the VampPrior's pseudo-inputs (default 500; needs "
                              "--prior mog or vamp)")
-    parser.add_argument("--precision", default="bf16-mixed", choices=["bf16-mixed", "32-true"])
+    parser.add_argument("--precision", default="bf16-mixed", choices=PRECISIONS)
     parser.add_argument("--accelerator", default="auto", choices=["auto", "cpu", "gpu"], help="auto: a GPU if there is one")
     parser.add_argument("--k", type=positive(int), default=1000, help="importance samples for the test NLL")
     parser.add_argument("--test-images", type=positive(int), default=10_000, help="first n test images")
@@ -324,6 +326,17 @@ def parse_options(argv=None) -> argparse.Namespace:
     return args
 
 
+def model_from_options(args: argparse.Namespace, datamodule: MNISTDataModule) -> VAE:
+    """``build_model`` for the options ``parse_options`` returned, the KL warm-up counted in the steps of an
+    epoch of ``datamodule`` (set up), the VampPrior started at its training images."""
+    steps_per_epoch = len(datamodule.train_dataloader())
+    return build_model(latent_dim=args.latent_dim, hidden=args.hidden, activation=args.activation, lr=args.lr,
+                       warmup_steps=round(args.kl_warmup * steps_per_epoch), k_train=args.k_train,
+                       estimator=args.estimator, flow_layers=args.flow_layers, flow_hidden=args.flow_hidden or (64,),
+                       prior=args.prior, prior_components=args.prior_components or 500,
+                       train_images=datamodule.tensors("train")[0] if args.prior == "vamp" else None, seed=args.seed)
+
+
 def main(argv=None) -> dict:
     """Train and evaluate as the command line ``argv`` (default ``sys.argv[1:]``) says; return the figures."""
     args = parse_options(argv)
@@ -331,11 +344,7 @@ def main(argv=None) -> dict:
     datamodule = MNISTDataModule(batch_size=args.batch_size, val_size=0, binarize="dynamic", seed=args.seed)
     datamodule.setup()
     steps_per_epoch = len(datamodule.train_dataloader())
-    model = build_model(latent_dim=args.latent_dim, hidden=args.hidden, activation=args.activation, lr=args.lr,
-                        warmup_steps=round(args.kl_warmup * steps_per_epoch), k_train=args.k_train,
-                        estimator=args.estimator, flow_layers=args.flow_layers, flow_hidden=args.flow_hidden or (64,),
-                        prior=args.prior, prior_components=args.prior_components or 500,
-                        train_images=datamodule.tensors("train")[0] if args.prior == "vamp" else None, seed=args.seed)
+    model = model_from_options(args, datamodule)
     recipe = {key: value for key, value in vars(args).items() if key != "save"}
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {recipe}", flush=True)
     print(describe(model), flush=True)

@@ -2,7 +2,7 @@
 
 In a fixed wall-clock budget an option that makes a step r times as costly trains r times fewer steps, so
 r is the price it has to earn back in nats. This script builds each option's model with ``nll.py``'s own
-``build_model`` and trains it through the same ``fit`` (batch 128, dynamically binarized MNIST), timing
+``model_from_options`` and trains it through the same ``fit`` (batch 128, dynamically binarized MNIST), timing
 ``--steps`` steps after ``--skip`` warm-up steps by the wall clock. The options are timed in turn, in
 alternating order over ``--repeats`` rounds (so that a slow spell of a shared machine hits all alike), and
 each one's median is reported. The ratios, not the milliseconds, are the figures to carry to another
@@ -50,13 +50,8 @@ class StepTimer(pl.Callback):
 
 
 def seconds_per_step(options: str, datamodule, steps: int, skip: int, precision: str) -> float:
-    args = nll.parse_options(options.split())
     torch.manual_seed(0)
-    model = nll.build_model(latent_dim=args.latent_dim, hidden=args.hidden, activation=args.activation,
-                            lr=args.lr, k_train=args.k_train, estimator=args.estimator,
-                            flow_layers=args.flow_layers, flow_hidden=args.flow_hidden or (64,),
-                            prior=args.prior, prior_components=args.prior_components or 500,
-                            train_images=datamodule.tensors("train")[0] if args.prior == "vamp" else None)
+    model = nll.model_from_options(nll.parse_options(options.split()), datamodule)
     timer = StepTimer(skip)
     fit(model, datamodule, max_epochs=100, max_steps=skip + steps, precision=precision, limit_val_batches=0,
         log_every_n_steps=100, progress=False, callbacks=[timer])
@@ -68,7 +63,7 @@ def main(argv=None) -> dict:
     parser.add_argument("--steps", type=nll.positive(int), default=200, help="steps timed per run (default 200)")
     parser.add_argument("--skip", type=nll.non_negative_int, default=20, help="warm-up steps not timed (default 20)")
     parser.add_argument("--repeats", type=nll.positive(int), default=3, help="runs per option; the median is used")
-    parser.add_argument("--precision", default="bf16-mixed", choices=["bf16-mixed", "32-true"])
+    parser.add_argument("--precision", default="bf16-mixed", choices=nll.PRECISIONS)
     parser.add_argument("--only", nargs="+", metavar="OPTIONS", help="time these option strings instead")
     args = parser.parse_args(argv)
     options = ("", *args.only) if args.only else OPTIONS
